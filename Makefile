@@ -1,0 +1,91 @@
+# nextframe - top-level build.
+#
+#   make          build everything into build/
+#   make run      install what is missing, build, start the server (CPU)
+#   make test     install what is missing, build, run every test
+#   make lint     clang-format check and cppcheck
+#   make models   regenerate the shipped models
+#   make clean
+#
+# SAN=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer.
+
+CC      ?= cc
+BUILD   ?= build
+HOST    ?= 127.0.0.1
+PORT    ?= 8080
+MODEL   ?= models/default.safetensors
+
+PKGS    := libuv libwebsockets libturbojpeg jansson
+CPPFLAGS += -D_GNU_SOURCE -Icommon -Iprotocol -Ikernels -Iserver -Iclients/common
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror=implicit-function-declaration -pthread -MMD -MP
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+BUILD   := build-san
+endif
+
+LIB_SRC := $(wildcard common/*.c) $(wildcard protocol/*.c) \
+           $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c) \
+           $(wildcard clients/common/*.c)
+SERVER_SRC := $(wildcard server/*.c)
+TEST_SRC := $(wildcard tests/test-*.c)
+
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
+SERVER_LIB_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_OBJ))
+TESTS      := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+PROGRAMS := $(BUILD)/nextframe $(BUILD)/nf-client $(BUILD)/nf-probe
+
+.PHONY: all deps run test unit lint models clean
+all: $(PROGRAMS) $(TESTS)
+
+# Installs missing system packages once (tools/install-deps.sh).
+deps: $(BUILD)/.deps-ok
+$(BUILD)/.deps-ok: tools/install-deps.sh
+	@sh tools/install-deps.sh
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libnf.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/nextframe: $(SERVER_OBJ) $(BUILD)/libnf.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/nf-client: $(BUILD)/obj/clients/nf-client.o $(BUILD)/libnf.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/nf-probe: $(BUILD)/obj/tests/nf-probe.o $(BUILD)/libnf.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Unit tests link the server's modules too (all but main.o).
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SERVER_LIB_OBJ) $(BUILD)/libnf.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/nextframe
+	$(BUILD)/nextframe --host $(HOST) --port $(PORT) --model $(MODEL) --backend cpu
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) sh tests/run.sh
+
+lint: deps
+	@sh tools/lint.sh
+
+models:
+	python3 tools/make-default-model.py --out models/default.safetensors
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
