@@ -2,10 +2,10 @@
  * nf-test.h - the tiny unit-test harness of nextframe.
  *
  * A test file defines tests with NF_TEST(name) { ... } and lists them in
- * NF_TEST_MAIN(name, name, ...). Each test prints one line the runner
- * (tests/run.sh) counts: "PASS name", "FAIL name: file:line: what", or
- * "SKIP name: why". NF_CHECK records a failure and returns from the test.
- * Running the binary with a test name runs only that test.
+ * NF_TEST_MAIN(NF_TEST_ENTRY(a) NF_TEST_ENTRY(b) ...). Each test prints one
+ * line the runner (tests/run.sh) counts: "PASS name", "FAIL name: file:line:
+ * what", or "SKIP name: why". NF_CHECK records a failure and returns from the
+ * test. Running the binary with a test name runs only that test.
  */
 #ifndef NF_TEST_H
 #define NF_TEST_H

@@ -1,0 +1,85 @@
+/*
+ * backend-impl.h - what a backend implements (implementer-only).
+ *
+ * As ggml splits ggml-backend.h from ggml-backend-impl.h, the public
+ * backend.h sees opaque handles and this header defines them: a table of
+ * function pointers per backend (struct nf_backend_i) plus the generic
+ * handles that backend.c allocates and that carry each backend's private
+ * context. backend.c validates arguments, keeps the list of open slots and
+ * dispatches; a backend only does the work.
+ *
+ * Adding a backend: write kernels/<name>/backend-<name>.c defining a const
+ * struct nf_backend_i, and list it in backend.c's registry (before "cpu" if
+ * "auto" should prefer it).
+ */
+#ifndef NF_BACKEND_IMPL_H
+#define NF_BACKEND_IMPL_H
+
+#include <pthread.h>
+
+#include "backend.h"
+#include "model.h"
+
+struct nf_backend_i {
+    const char *name; /* "cpu", "cuda". */
+
+    /*
+     * Optional (NULL: always). Whether this machine can run the backend at
+     * all, e.g. a CUDA device is present. Cheap; any thread.
+     */
+    int (*available)(void);
+
+    /*
+     * Optional (NULL: every model). Whether the backend implements every op
+     * and attribute the model uses. "auto" skips backends that return 0.
+     */
+    int (*supports)(const struct nf_model *m);
+
+    /*
+     * Sets b->context. b->model and b->iface are already set. threads is
+     * the caller's hint (0 = the backend's default). Returns 0, NF_ENOMEM or
+     * NF_EBACKEND; on failure it leaves nothing allocated.
+     */
+    int (*init)(struct nf_backend *b, int threads);
+
+    /* Frees b->context. Every slot has already been freed. */
+    void (*free)(struct nf_backend *b);
+
+    /*
+     * Sets s->context to a new, cold slot. Returns 0 or NF_ENOMEM. May run
+     * on any thread while predict runs on other slots: touch only the slot.
+     */
+    int (*slot_new)(struct nf_backend *b, struct nf_slot *s);
+
+    /* Frees s->context. Same threading as slot_new. */
+    void (*slot_free)(struct nf_backend *b, struct nf_slot *s);
+
+    /* Makes the slot cold. Same threading as slot_new. */
+    void (*slot_reset)(struct nf_backend *b, struct nf_slot *s);
+
+    /*
+     * Runs the items in order, with the semantics of nf_backend_predict().
+     * backend.c has checked every item: those with status 0 are valid
+     * (non-NULL images of equal, positive size at most NF_BACKEND_MAX_SIDE,
+     * a slot of this backend, each slot at most once); those with a
+     * negative status must be skipped. Sets each valid item's status and
+     * returns 0 or the first error.
+     */
+    int (*predict)(struct nf_backend *b, struct nf_predict_item *items, int n);
+};
+
+struct nf_backend {
+    const struct nf_backend_i *iface; /* Immutable after init. */
+    const struct nf_model *model;     /* Borrowed; outlives the backend. */
+    void *context;                    /* The backend's own state. */
+    struct nf_slot *slots;            /* Open slots; guarded by lock. */
+    pthread_mutex_t lock;             /* Guards slots and the links. */
+};
+
+struct nf_slot {
+    struct nf_backend *backend;  /* Owner; immutable. */
+    void *context;               /* The backend's per-slot state. */
+    struct nf_slot *prev, *next; /* In backend->slots; guarded by its lock. */
+};
+
+#endif /* NF_BACKEND_IMPL_H */

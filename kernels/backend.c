@@ -1,0 +1,193 @@
+/*
+ * backend.c - the backend registry and the dispatch of backend.h calls.
+ *
+ * Everything common to all backends lives here: picking a backend by name
+ * ("auto" = the first available one in the registry's order of preference),
+ * argument checks, the list of open slots (so that nf_backend_free can close
+ * them), and the validation of predict items. The backends in backend-impl.h
+ * see only valid calls.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend-impl.h"
+#include "error.h"
+
+extern const struct nf_backend_i nf__backend_cpu;
+
+/* In order of preference for "auto"; faster backends go first. */
+static const struct nf_backend_i *const registry[] = {
+    &nf__backend_cpu,
+};
+#define N_REGISTRY (sizeof registry / sizeof registry[0])
+
+static const char *const names[N_REGISTRY + 1] = {"cpu", NULL};
+
+const char *const *nf_backend_list(void)
+{
+    return names;
+}
+
+static int usable(const struct nf_backend_i *i, const struct nf_model *m)
+{
+    return (i->available == NULL || i->available()) &&
+           (i->supports == NULL || i->supports(m));
+}
+
+static const struct nf_backend_i *pick(const char *name,
+                                       const struct nf_model *m)
+{
+    for (size_t k = 0; k < N_REGISTRY; k++)
+        if ((strcmp(name, "auto") == 0 ||
+             strcmp(name, registry[k]->name) == 0) &&
+            usable(registry[k], m))
+            return registry[k];
+    return NULL;
+}
+
+int nf_backend_init(const char *name, const struct nf_model *m, int threads,
+                    struct nf_backend **out)
+{
+    if (out == NULL)
+        return NF_EINVAL;
+    *out = NULL;
+    if (name == NULL || m == NULL || threads < 0)
+        return NF_EINVAL;
+    const struct nf_backend_i *iface = pick(name, m);
+    if (iface == NULL)
+        return NF_ENO_BACKEND;
+    struct nf_backend *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return NF_ENOMEM;
+    b->iface = iface;
+    b->model = m;
+    if (pthread_mutex_init(&b->lock, NULL) != 0) {
+        free(b);
+        return NF_ENOMEM;
+    }
+    int rc = iface->init(b, threads);
+    if (rc < 0) {
+        pthread_mutex_destroy(&b->lock);
+        free(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+void nf_backend_free(struct nf_backend *b)
+{
+    if (b == NULL)
+        return;
+    while (b->slots != NULL)
+        nf_backend_slot_free(b, b->slots);
+    b->iface->free(b);
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}
+
+const char *nf_backend_name(const struct nf_backend *b)
+{
+    return b->iface->name;
+}
+
+const struct nf_model *nf_backend_model(const struct nf_backend *b)
+{
+    return b->model;
+}
+
+int nf_backend_slot_new(struct nf_backend *b, struct nf_slot **out)
+{
+    if (out == NULL)
+        return NF_EINVAL;
+    *out = NULL;
+    if (b == NULL)
+        return NF_EINVAL;
+    struct nf_slot *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NF_ENOMEM;
+    s->backend = b;
+    int rc = b->iface->slot_new(b, s);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    pthread_mutex_lock(&b->lock);
+    s->next = b->slots;
+    if (b->slots != NULL)
+        b->slots->prev = s;
+    b->slots = s;
+    pthread_mutex_unlock(&b->lock);
+    *out = s;
+    return 0;
+}
+
+void nf_backend_slot_free(struct nf_backend *b, struct nf_slot *s)
+{
+    if (b == NULL || s == NULL || s->backend != b)
+        return;
+    pthread_mutex_lock(&b->lock);
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        b->slots = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    pthread_mutex_unlock(&b->lock);
+    b->iface->slot_free(b, s);
+    free(s);
+}
+
+void nf_backend_slot_reset(struct nf_backend *b, struct nf_slot *s)
+{
+    if (b == NULL || s == NULL || s->backend != b)
+        return;
+    b->iface->slot_reset(b, s);
+}
+
+static int check_image(const struct nf_image *im)
+{
+    if (im == NULL || im->data == NULL || im->width <= 0 || im->height <= 0)
+        return NF_EINVAL;
+    if (im->width > NF_BACKEND_MAX_SIDE || im->height > NF_BACKEND_MAX_SIDE)
+        return NF_ERANGE;
+    if (im->stride < 3 * im->width)
+        return NF_EINVAL;
+    return 0;
+}
+
+static int check_item(const struct nf_backend *b,
+                      const struct nf_predict_item *items, int i)
+{
+    const struct nf_predict_item *it = &items[i];
+    if (it->slot == NULL || it->slot->backend != b)
+        return NF_EINVAL;
+    for (int j = 0; j < i; j++)
+        if (items[j].slot == it->slot)
+            return NF_EINVAL;
+    int rc = check_image(it->in);
+    if (rc == 0)
+        rc = check_image(it->out);
+    if (rc == 0 &&
+        (it->in->width != it->out->width || it->in->height != it->out->height))
+        rc = NF_EINVAL;
+    return rc;
+}
+
+int nf_backend_predict(struct nf_backend *b, struct nf_predict_item *items,
+                       int n)
+{
+    if (b == NULL || n < 0 || (items == NULL && n > 0))
+        return NF_EINVAL;
+    int valid = 0, rc = 0;
+    for (int i = 0; i < n; i++) {
+        items[i].status = check_item(b, items, i);
+        valid += items[i].status == 0;
+    }
+    if (valid > 0)
+        rc = b->iface->predict(b, items, n);
+    for (int i = 0; i < n; i++)
+        if (items[i].status < 0)
+            return items[i].status;
+    return rc;
+}
