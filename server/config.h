@@ -1,0 +1,52 @@
+/*
+ * config.h - the server's settings, filled from the command line by main.c.
+ *
+ * Every limit the server enforces is here, with its default in
+ * nf_config_defaults() and its flag in main.c's usage text.
+ */
+#ifndef NF_CONFIG_H
+#define NF_CONFIG_H
+
+#include <stdint.h>
+
+#define NF_MAX_MODELS 16
+
+struct nf_config {
+    const char *host;                  /* Listen address. */
+    int port;                          /* 0 = any free port. */
+    const char *models[NF_MAX_MODELS]; /* Model files; models[0] default. */
+    int n_models;
+    const char *backend;        /* "auto", "cpu", "cuda". */
+    const char *web_root;       /* Static files of the demo page. */
+    int threads;                /* Backend threads, 0 = default. */
+    int quality;                /* Default output JPEG quality. */
+    int max_sessions;           /* Concurrent streams. */
+    uint32_t max_message_bytes; /* One binary message. */
+    uint32_t max_control_bytes; /* One text (control) message. */
+    uint32_t max_width;         /* Frame width, pixels. */
+    uint32_t max_height;        /* Frame height, pixels. */
+    uint32_t idle_timeout_s;    /* No message for this long: close. */
+    int max_batch;              /* Frames per batched forward pass. */
+    int verbose;                /* Log per-session events. */
+};
+
+static inline void nf_config_defaults(struct nf_config *c)
+{
+    c->host = "127.0.0.1";
+    c->port = 8080;
+    c->n_models = 0;
+    c->backend = "auto";
+    c->web_root = "clients/web";
+    c->threads = 0;
+    c->quality = 85;
+    c->max_sessions = 16;
+    c->max_message_bytes = 8u << 20;
+    c->max_control_bytes = 4096;
+    c->max_width = 3840;
+    c->max_height = 2160;
+    c->idle_timeout_s = 30;
+    c->max_batch = 8;
+    c->verbose = 0;
+}
+
+#endif /* NF_CONFIG_H */

@@ -1,0 +1,119 @@
+/*
+ * http.c - the small HTTP routes: /livez, /readyz and /metrics.
+ *
+ * Static files are served by an lws file mount (server.c); these three
+ * routes are callback mounts bound to the "nf-http" protocol. Each answer
+ * is rendered into a per-request buffer and written in one piece. Loop
+ * thread only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server-impl.h"
+
+#define NF_METRICS_MAX (64 * 1024)
+
+int nf__server_ready(const struct nf_server *srv)
+{
+    return !srv->shutting_down && srv->n_sessions < srv->cfg.max_sessions;
+}
+
+/* Renders the answer for uri into pss; returns the HTTP status. */
+static int render(struct nf_server *srv, const char *uri,
+                  struct nf_http_pss *pss)
+{
+    char *buf = malloc(LWS_PRE + NF_METRICS_MAX);
+    char *p;
+    int n, status = 200;
+
+    if (!buf)
+        return 500;
+    p = buf + LWS_PRE;
+    if (strcmp(uri, "/livez") == 0) {
+        n = snprintf(p, NF_METRICS_MAX, "ok\n");
+    } else if (strcmp(uri, "/readyz") == 0) {
+        int ready = nf__server_ready(srv);
+        status = ready ? 200 : 503;
+        n = snprintf(p, NF_METRICS_MAX, "%s\nsessions %d/%d\nbackend %s\n",
+                     ready ? "ready"
+                           : (srv->shutting_down ? "shutting down" : "full"),
+                     srv->n_sessions, srv->cfg.max_sessions, srv->backend_name);
+    } else if (strcmp(uri, "/metrics") == 0) {
+        n = nf_metrics_render(&srv->metrics, nf__server_ready(srv), p,
+                              NF_METRICS_MAX);
+        if (n < 0) {
+            status = 500;
+            n = snprintf(p, NF_METRICS_MAX, "metrics too large\n");
+        }
+    } else {
+        status = 404;
+        n = snprintf(p, NF_METRICS_MAX, "not found\n");
+    }
+    pss->body = buf;
+    pss->len = (size_t)n;
+    return status;
+}
+
+static int send_headers(struct lws *wsi, int status, struct nf_http_pss *pss,
+                        const char *type)
+{
+    unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start;
+    unsigned char *end = hdr + sizeof hdr - 1;
+    static const char nocache[] = "no-store";
+
+    if (lws_add_http_common_headers(wsi, (unsigned int)status, type, pss->len,
+                                    &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)nocache,
+                                     (int)sizeof nocache - 1, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+int nf__http_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                      void *user, void *in, size_t len)
+{
+    struct nf_http_pss *pss = user;
+    struct nf_server *srv = lws_context_user(lws_get_context(wsi));
+    char uri[64];
+    int status;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0)
+            uri[0] = '\0';
+        free(pss->body);
+        pss->body = NULL;
+        status = render(srv, uri, pss);
+        if (!pss->body)
+            return lws_return_http_status(wsi, 500, NULL) ? -1 : 0;
+        return send_headers(wsi, status, pss,
+                            strcmp(uri, "/metrics") == 0
+                                ? "text/plain; version=0.0.4"
+                                : "text/plain");
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!pss->body)
+            break;
+        if (lws_write(wsi, (unsigned char *)pss->body + LWS_PRE, pss->len,
+                      LWS_WRITE_HTTP_FINAL) != (int)pss->len)
+            return -1;
+        free(pss->body);
+        pss->body = NULL;
+        if (lws_http_transaction_completed(wsi))
+            return -1;
+        return 0;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (pss) {
+            free(pss->body);
+            pss->body = NULL;
+        }
+        break;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}

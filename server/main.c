@@ -1,0 +1,199 @@
+/*
+ * main.c - the nextframe server's command line. The only place that prints
+ * usage and exits.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "config.h"
+#include "error.h"
+#include "server.h"
+
+static void usage(FILE *f, const struct nf_config *d)
+{
+    fprintf(
+        f,
+        "usage: nextframe [options]\n"
+        "\n"
+        "Real-time autoregressive frame-streaming server: clients stream\n"
+        "JPEG frames over WebSocket (%s) and get one predicted\n"
+        "frame back for each.\n"
+        "\n"
+        "  --host H               listen address (default %s)\n"
+        "  --port P               port, 0 = any free port (default %d)\n"
+        "  --model FILE           model file (.safetensors); repeat to\n"
+        "                         offer several styles, the first is the\n"
+        "                         default (default models/default"
+        ".safetensors)\n"
+        "  --backend B            auto, cpu or cuda (default %s)\n"
+        "  --threads N            backend threads, 0 = backend default\n"
+        "  --web-root DIR         demo page files (default %s)\n"
+        "  --quality Q            output JPEG quality 1..100 (default %d)\n"
+        "  --max-sessions N       concurrent streams (default %d)\n"
+        "  --max-message-bytes N  largest frame message (default %u)\n"
+        "  --max-control-bytes N  largest control message (default %u)\n"
+        "  --max-width N          widest frame, pixels (default %u)\n"
+        "  --max-height N         tallest frame, pixels (default %u)\n"
+        "  --idle-timeout S       close a session silent for S seconds,\n"
+        "                         0 = never (default %u)\n"
+        "  --max-batch N          frames per batched forward pass "
+        "(default %d)\n"
+        "  --verbose              log every session's start and end\n"
+        "  --help                 this text\n"
+        "\n"
+        "Once it accepts connections it prints one line\n"
+        "\"listening on http://HOST:PORT\". SIGINT or SIGTERM closes every\n"
+        "session with 1001 (going away) and exits 0.\n",
+        "/v1/stream", d->host, d->port, d->backend, d->web_root, d->quality,
+        d->max_sessions, d->max_message_bytes, d->max_control_bytes,
+        d->max_width, d->max_height, d->idle_timeout_s, d->max_batch);
+}
+
+/* Parses a whole decimal number in [lo, hi] or exits with a message. */
+static long parse_num(const char *opt, const char *s, long lo, long hi)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr,
+                "nextframe: --%s wants a number from %ld to %ld, "
+                "not '%s'\n",
+                opt, lo, hi, s);
+        exit(2);
+    }
+    return v;
+}
+
+enum {
+    OPT_HOST = 256,
+    OPT_PORT,
+    OPT_MODEL,
+    OPT_BACKEND,
+    OPT_THREADS,
+    OPT_WEB_ROOT,
+    OPT_QUALITY,
+    OPT_MAX_SESSIONS,
+    OPT_MAX_MESSAGE,
+    OPT_MAX_CONTROL,
+    OPT_MAX_WIDTH,
+    OPT_MAX_HEIGHT,
+    OPT_IDLE,
+    OPT_MAX_BATCH,
+    OPT_VERBOSE,
+    OPT_HELP,
+};
+
+static const struct option options[] = {
+    {"host", required_argument, NULL, OPT_HOST},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"backend", required_argument, NULL, OPT_BACKEND},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"web-root", required_argument, NULL, OPT_WEB_ROOT},
+    {"quality", required_argument, NULL, OPT_QUALITY},
+    {"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
+    {"max-message-bytes", required_argument, NULL, OPT_MAX_MESSAGE},
+    {"max-control-bytes", required_argument, NULL, OPT_MAX_CONTROL},
+    {"max-width", required_argument, NULL, OPT_MAX_WIDTH},
+    {"max-height", required_argument, NULL, OPT_MAX_HEIGHT},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE},
+    {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
+    {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0}};
+
+int main(int argc, char **argv)
+{
+    struct nf_config cfg, defaults;
+    int c, rc;
+
+    nf_config_defaults(&cfg);
+    defaults = cfg;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case OPT_HOST:
+            cfg.host = optarg;
+            break;
+        case OPT_PORT:
+            cfg.port = (int)parse_num("port", optarg, 0, 65535);
+            break;
+        case OPT_MODEL:
+            if (cfg.n_models == NF_MAX_MODELS) {
+                fprintf(stderr, "nextframe: at most %d --model\n",
+                        NF_MAX_MODELS);
+                return 2;
+            }
+            cfg.models[cfg.n_models++] = optarg;
+            break;
+        case OPT_BACKEND:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "cpu") &&
+                strcmp(optarg, "cuda")) {
+                fprintf(stderr,
+                        "nextframe: --backend is auto, cpu or cuda, "
+                        "not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            cfg.backend = optarg;
+            break;
+        case OPT_THREADS:
+            cfg.threads = (int)parse_num("threads", optarg, 0, 256);
+            break;
+        case OPT_WEB_ROOT:
+            cfg.web_root = optarg;
+            break;
+        case OPT_QUALITY:
+            cfg.quality = (int)parse_num("quality", optarg, 1, 100);
+            break;
+        case OPT_MAX_SESSIONS:
+            cfg.max_sessions =
+                (int)parse_num("max-sessions", optarg, 1, 100000);
+            break;
+        case OPT_MAX_MESSAGE:
+            cfg.max_message_bytes = (uint32_t)parse_num("max-message-bytes",
+                                                        optarg, 1024, 1L << 30);
+            break;
+        case OPT_MAX_CONTROL:
+            cfg.max_control_bytes =
+                (uint32_t)parse_num("max-control-bytes", optarg, 64, 1 << 20);
+            break;
+        case OPT_MAX_WIDTH:
+            cfg.max_width = (uint32_t)parse_num("max-width", optarg, 16, 65535);
+            break;
+        case OPT_MAX_HEIGHT:
+            cfg.max_height =
+                (uint32_t)parse_num("max-height", optarg, 16, 65535);
+            break;
+        case OPT_IDLE:
+            cfg.idle_timeout_s =
+                (uint32_t)parse_num("idle-timeout", optarg, 0, 86400);
+            break;
+        case OPT_MAX_BATCH:
+            cfg.max_batch = (int)parse_num("max-batch", optarg, 1, 64);
+            break;
+        case OPT_VERBOSE:
+            cfg.verbose = 1;
+            break;
+        case OPT_HELP:
+        case 'h':
+            usage(stdout, &defaults);
+            return 0;
+        default:
+            usage(stderr, &defaults);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "nextframe: unexpected argument '%s' (see --help)\n",
+                argv[optind]);
+        return 2;
+    }
+    if (cfg.n_models == 0)
+        cfg.models[cfg.n_models++] = "models/default.safetensors";
+    rc = nf_server_run(&cfg);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,104 @@
+/*
+ * scheduler.h - the inference scheduler: a worker thread that decodes, predicts
+ * and encodes frames off the loop thread.
+ *
+ * The loop thread submits one job per received frame. Each session has at
+ * most one job waiting: a newer frame replaces the waiting one, which comes
+ * back to the loop as dropped (newest wins), so latency never grows. The
+ * worker takes every waiting job at once, up to max_batch, from sessions in
+ * arrival order, and runs them as one batch (the backend may run a batch as
+ * one forward pass). Finished jobs go into a locked mailbox and the loop is
+ * woken with uv_async_send(); its callback drains the whole mailbox, since
+ * sends coalesce.
+ */
+#ifndef NF_SCHED_H
+#define NF_SCHED_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "bufpool.h"
+#include "wire.h"
+
+struct nf_backend;
+struct nf_slot;
+struct nf_sched;
+
+/*
+ * What a session exposes to the scheduler: its slots, one per style.
+ * slots[] is written only by the worker thread while a job of the session
+ * is in flight, and read or freed by the loop thread only when none is.
+ */
+struct nf_sched_client {
+    struct nf_slot *slots[16];          /* Per style; created by the worker. */
+    struct nf_job *pending;             /* Guarded by sched lock. */
+    struct nf_sched_client *next_ready; /* Guarded by sched lock. */
+    int in_ready;                       /* Guarded by sched lock. */
+};
+
+/* One frame on its way through the server. */
+struct nf_job {
+    /* Set by the loop thread before submit. */
+    struct nf_job *next;            /* List link; owner's. */
+    void *session;                  /* Opaque to the scheduler. */
+    struct nf_sched_client *client; /* The session's scheduler state. */
+    struct nf_backend *backend;     /* Style's backend. */
+    int style;                      /* Index into client->slots. */
+    int reset;                      /* Reset the cache before this frame. */
+    int quality;                    /* Output JPEG quality. */
+    struct nf_frame_header hdr;     /* Input header. */
+    struct nf_buf *in;              /* Whole input message. */
+    uint32_t payload_off;           /* JPEG starts here in in->data. */
+    uint64_t t_first_us;            /* First byte received. */
+    uint64_t t_recv_us;             /* Last byte received. */
+    /* Set by the worker. */
+    int status;         /* 0 or NF_E*. */
+    struct nf_buf *out; /* LWS_PRE + header + JPEG. */
+    uint32_t out_jpeg_len;
+    uint64_t t_start_us;
+    uint32_t decode_us, predict_us, encode_us;
+};
+
+/* Called on the loop thread with each finished or dropped job. */
+typedef void (*nf_sched_done_cb)(struct nf_sched *s, struct nf_job *job,
+                                 int dropped_superseded, void *arg);
+
+struct nf_sched_config {
+    int max_batch;       /* Jobs per batch, >= 1. */
+    size_t out_headroom; /* Bytes reserved before the reply header (LWS_PRE). */
+};
+
+/*
+ * Creates the scheduler on loop and starts its worker. on_done runs on the
+ * loop thread for every job handed back. Returns 0, NF_ENOMEM, or NF_EIO
+ * if the thread cannot start.
+ */
+int nf_sched_init(struct nf_sched **out, uv_loop_t *loop,
+                  struct nf_bufpool *pool, const struct nf_sched_config *cfg,
+                  nf_sched_done_cb on_done, void *arg);
+
+/*
+ * Submits job for its session (loop thread). If the session already has a
+ * job waiting, that job is handed back through on_done with
+ * dropped_superseded set, before this call returns.
+ */
+void nf_sched_submit(struct nf_sched *s, struct nf_job *job);
+
+/*
+ * Removes the session's waiting job, if any, and returns it (loop thread);
+ * the worker will not see it. Used when a session closes.
+ */
+struct nf_job *nf_sched_cancel(struct nf_sched *s, struct nf_sched_client *c);
+
+/*
+ * Stops the worker (after its current batch), hands every finished job
+ * still in the mailbox to on_done, and closes the async handle; then
+ * calls cb (may be NULL) from the loop once everything is closed.
+ */
+void nf_sched_close(struct nf_sched *s, void (*cb)(void *), void *arg);
+
+/* Jobs waiting or running now (any thread; approximate). */
+int nf_sched_backlog(struct nf_sched *s);
+
+#endif /* NF_SCHED_H */

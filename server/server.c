@@ -1,0 +1,278 @@
+/*
+ * server.c - the server's life: models and backends, the libuv loop, the
+ * libwebsockets context on it, signals, the periodic tick, and an orderly
+ * shutdown in which uv_loop_close() returns 0.
+ */
+#include "server.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "error.h"
+#include "model.h"
+#include "server-impl.h"
+#include "timeutil.h"
+
+#define NF_TICK_MS           100
+#define NF_SHUTDOWN_GRACE_US 800000u
+
+static const struct lws_protocols protocols[] = {
+    /* First, so that a client naming no subprotocol gets the stream. */
+    {NF_WIRE_SUBPROTOCOL, nf__session_callback, sizeof(void *), 0, 0, NULL, 0},
+    {"nf-http", nf__http_callback, sizeof(struct nf_http_pss), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+static void log_line(int level, const char *line)
+{
+    /* lws lines already end with a newline. */
+    fprintf(stderr, "%s", line);
+}
+
+/* Loads every model and opens a backend for each. */
+static int load_styles(struct nf_server *srv)
+{
+    char err[512];
+    int rc;
+
+    for (int i = 0; i < srv->cfg.n_models; i++) {
+        struct nf_style *st = &srv->styles[i];
+        rc = nf_model_load(srv->cfg.models[i], &st->model, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "nextframe: %s\n", err);
+            return rc;
+        }
+        srv->n_styles++;
+        st->name = nf_model_name(st->model);
+        for (int k = 0; k < i; k++) {
+            if (strcmp(srv->styles[k].name, st->name) == 0) {
+                fprintf(stderr,
+                        "nextframe: %s: style '%s' is already loaded from "
+                        "%s; give each model its own nf.name\n",
+                        srv->cfg.models[i], st->name, srv->cfg.models[k]);
+                return NF_EINVAL;
+            }
+        }
+        rc = nf_backend_init(srv->cfg.backend, st->model, srv->cfg.threads,
+                             &st->backend);
+        if (rc) {
+            fprintf(stderr, "nextframe: backend '%s' for %s: %s\n",
+                    srv->cfg.backend, srv->cfg.models[i], nf_strerror(rc));
+            return rc;
+        }
+        srv->backend_name = nf_backend_name(st->backend);
+    }
+    return 0;
+}
+
+static void free_styles(struct nf_server *srv)
+{
+    for (int i = 0; i < srv->n_styles; i++) {
+        nf_backend_free(srv->styles[i].backend);
+        nf_model_free(srv->styles[i].model);
+    }
+    srv->n_styles = 0;
+}
+
+static void on_sched_closed(void *arg)
+{
+    struct nf_server *srv = arg;
+    srv->sched = NULL;
+}
+
+/* Second half of shutdown: once sessions are gone or the grace is over. */
+static void finish_shutdown(struct nf_server *srv)
+{
+    uv_timer_stop(&srv->tick);
+    uv_close((uv_handle_t *)&srv->tick, NULL);
+    uv_close((uv_handle_t *)&srv->sigint, NULL);
+    uv_close((uv_handle_t *)&srv->sigterm, NULL);
+    /* Closes the remaining connections (their CLOSED callbacks cancel
+     * waiting jobs); lws finishes tearing down as the loop drains. */
+    if (srv->ctx)
+        lws_context_destroy(srv->ctx);
+    /* Jobs still running come back through the mailbox, then the worker
+     * stops. */
+    nf_sched_close(srv->sched, on_sched_closed, srv);
+}
+
+static void begin_shutdown(struct nf_server *srv)
+{
+    if (srv->shutting_down)
+        return;
+    srv->shutting_down = 1;
+    srv->shutdown_started_us = nf_now_us();
+    fprintf(stderr, "nextframe: shutting down, closing %d session(s)\n",
+            srv->n_sessions);
+    for (struct nf_session *s = srv->sessions; s; s = s->next)
+        nf__session_close(s, NF_CLOSE_GOING_AWAY, NULL);
+    lws_cancel_service(srv->ctx);
+    if (srv->n_sessions == 0)
+        finish_shutdown(srv);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    begin_shutdown(h->data);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct nf_server *srv = t->data;
+    uint64_t now = nf_now_us();
+
+    /* lws 4.1.6 can leave pending work (a writeable callback we asked for
+     * outside its own service) unserviced until the next network event
+     * (fixed upstream in 4.3.3): wake it regularly. */
+    if (srv->ctx)
+        lws_cancel_service(srv->ctx);
+    if (srv->shutting_down) {
+        if (srv->n_sessions == 0 ||
+            now - srv->shutdown_started_us > NF_SHUTDOWN_GRACE_US)
+            finish_shutdown(srv);
+        return;
+    }
+    nf__session_sweep_idle(srv, now);
+}
+
+static int start_lws(struct nf_server *srv)
+{
+    static struct lws_http_mount mounts[4];
+    static char origin[PATH_MAX];
+    struct lws_context_creation_info info;
+    void *loops[1] = {&srv->loop};
+    static const char *const api[] = {"/livez", "/readyz", "/metrics"};
+
+    if (!realpath(srv->cfg.web_root, origin)) {
+        fprintf(stderr, "nextframe: web root '%s' not found (--web-root)\n",
+                srv->cfg.web_root);
+        return NF_EIO;
+    }
+    memset(mounts, 0, sizeof mounts);
+    for (int i = 0; i < 3; i++) {
+        mounts[i].mount_next = &mounts[i + 1];
+        mounts[i].mountpoint = api[i];
+        mounts[i].mountpoint_len = (unsigned char)strlen(api[i]);
+        mounts[i].origin = "nf-http";
+        mounts[i].origin_protocol = LWSMPRO_CALLBACK;
+    }
+    mounts[3].mountpoint = "/";
+    mounts[3].mountpoint_len = 1;
+    mounts[3].origin = origin;
+    mounts[3].def = "index.html";
+    mounts[3].origin_protocol = LWSMPRO_FILE;
+
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+                   LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.foreign_loops = loops;
+    info.user = srv;
+    info.pcontext = &srv->ctx;
+    info.timeout_secs_ah_idle = 5;
+    srv->ctx = lws_create_context(&info);
+    if (!srv->ctx) {
+        fprintf(stderr, "nextframe: cannot create the lws context (is "
+                        "libwebsockets-evlib-uv installed?)\n");
+        return NF_EIO;
+    }
+    info.port = srv->cfg.port; /* 0: the kernel picks a free port. */
+    info.iface = srv->cfg.host;
+    info.protocols = protocols;
+    info.mounts = mounts;
+    info.vhost_name = "nextframe";
+    srv->vhost = lws_create_vhost(srv->ctx, &info);
+    if (!srv->vhost) {
+        fprintf(stderr,
+                "nextframe: cannot listen on %s:%d (address in use "
+                "or not available?)\n",
+                srv->cfg.host, srv->cfg.port);
+        return NF_EIO;
+    }
+    srv->port = lws_get_vhost_listen_port(srv->vhost);
+    return 0;
+}
+
+static int start_loop_handles(struct nf_server *srv)
+{
+    struct nf_sched_config sc = {srv->cfg.max_batch, LWS_PRE};
+    int rc;
+
+    rc = nf_sched_init(&srv->sched, &srv->loop, &srv->pool, &sc,
+                       nf__session_on_job, srv);
+    if (rc)
+        return rc;
+    uv_signal_init(&srv->loop, &srv->sigint);
+    uv_signal_init(&srv->loop, &srv->sigterm);
+    srv->sigint.data = srv->sigterm.data = srv;
+    uv_signal_start(&srv->sigint, on_signal, SIGINT);
+    uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+    uv_timer_init(&srv->loop, &srv->tick);
+    srv->tick.data = srv;
+    uv_timer_start(&srv->tick, on_tick, NF_TICK_MS, NF_TICK_MS);
+    return 0;
+}
+
+static void free_jobs(struct nf_server *srv)
+{
+    while (srv->free_jobs) {
+        struct nf_job *j = srv->free_jobs;
+        srv->free_jobs = j->next;
+        free(j);
+    }
+}
+
+int nf_server_run(const struct nf_config *cfg)
+{
+    struct nf_server *srv = calloc(1, sizeof *srv);
+    int rc, handles = 0;
+
+    if (!srv)
+        return NF_ENOMEM;
+    srv->cfg = *cfg;
+    srv->backend_name = "none";
+    nf_metrics_init(&srv->metrics);
+    lws_set_log_level(LLL_ERR | LLL_WARN | LLL_USER, log_line);
+    signal(SIGPIPE, SIG_IGN);
+    if ((rc = uv_loop_init(&srv->loop)) != 0) {
+        free(srv);
+        return NF_EIO;
+    }
+    rc = nf_bufpool_init(&srv->pool);
+    if (!rc)
+        rc = nf_jpeg_init(&srv->jpeg);
+    if (!rc)
+        rc = load_styles(srv);
+    if (!rc)
+        rc = start_lws(srv);
+    if (!rc && (rc = start_loop_handles(srv)) == 0)
+        handles = 1;
+    if (!rc) {
+        fprintf(stderr, "nextframe: backend %s, %d style(s), default '%s'\n",
+                srv->backend_name, srv->n_styles, srv->styles[0].name);
+        printf("listening on http://%s:%d\n", srv->cfg.host, srv->port);
+        fflush(stdout);
+        uv_run(&srv->loop, UV_RUN_DEFAULT);
+    }
+    if (!handles && srv->ctx)
+        lws_context_destroy(srv->ctx);
+    /* On a foreign loop lws needs a second destroy after the loop drained
+     * to free everything. */
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+    if (srv->ctx)
+        lws_context_destroy(srv->ctx);
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&srv->loop) != 0) {
+        fprintf(stderr, "nextframe: uv_loop_close: handles still open\n");
+        if (!rc)
+            rc = NF_EIO;
+    }
+    free_styles(srv);
+    free_jobs(srv);
+    nf_jpeg_free(srv->jpeg);
+    nf_bufpool_free(&srv->pool);
+    free(srv);
+    return rc;
+}

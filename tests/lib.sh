@@ -1,0 +1,88 @@
+# lib.sh - helpers shared by the integration tests (sourced, not run).
+#
+# Each test starts its own server on a free loopback port, talks to it
+# with the real clients, and cleans up on exit.
+
+BUILD=${BUILD:-build}
+NF_TMP=$(mktemp -d "${TMPDIR:-/tmp}/nf-it.XXXXXX")
+SERVER_PID=""
+FIXTURES=$BUILD/fixtures
+VTEST=/usr/share/doc/opencv-doc/examples/data/vtest.avi
+
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -9 "$SERVER_PID" 2>/dev/null
+    fi
+    rm -rf "$NF_TMP"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*"
+    exit 1
+}
+
+skip() {
+    echo "$*"
+    exit 77
+}
+
+# start_server [extra nextframe args...]: sets SERVER_PID, PORT, URL, BASE.
+start_server() {
+    "$BUILD/nextframe" --host 127.0.0.1 --port 0 "$@" \
+        >"$NF_TMP/server.out" 2>"$NF_TMP/server.err" &
+    SERVER_PID=$!
+    i=0
+    while [ $i -lt 100 ]; do
+        if grep -q '^listening on http://' "$NF_TMP/server.out" 2>/dev/null; then
+            BASE=$(sed -n 's/^listening on \(http:[^ ]*\)$/\1/p' "$NF_TMP/server.out")
+            PORT=${BASE##*:}
+            URL="ws://127.0.0.1:$PORT/v1/stream"
+            return 0
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    cat "$NF_TMP/server.err"
+    fail "server did not start"
+}
+
+# stop_server: SIGTERM, expects exit status 0 within 3 s.
+stop_server() {
+    kill -TERM "$SERVER_PID"
+    i=0
+    while kill -0 "$SERVER_PID" 2>/dev/null && [ $i -lt 30 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    kill -0 "$SERVER_PID" 2>/dev/null && fail "server still running 3 s after SIGTERM"
+    wait "$SERVER_PID"
+    rc=$?
+    SERVER_PID=""
+    [ $rc -eq 0 ] || { cat "$NF_TMP/server.err"; fail "server exited with $rc after SIGTERM"; }
+}
+
+# clip NAME FRAMES WxH: a .y4m of vtest.avi in $FIXTURES, made once.
+clip() {
+    out="$FIXTURES/$1.y4m"
+    if [ ! -s "$out" ]; then
+        [ -f "$VTEST" ] || skip "SKIP: $VTEST missing (install opencv-doc)"
+        mkdir -p "$FIXTURES"
+        ffmpeg -nostdin -loglevel error -y -i "$VTEST" -frames:v "$2" \
+            -vf "scale=$3" -pix_fmt yuv420p -f yuv4mpegpipe "$out.tmp" ||
+            fail "ffmpeg could not convert $VTEST"
+        mv "$out.tmp" "$out"
+    fi
+    echo "$out"
+}
+
+# json_num FILE KEY: a top-level number from nf-client's --json output.
+json_num() {
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d[sys.argv[2]])' "$1" "$2"
+}
+
+# metric NAME: a value from /metrics (first sample whose line starts NAME).
+metric() {
+    curl -s "$BASE/metrics" | awk -v n="$1" 'index($0, n) == 1 { print $2; exit }'
+}
