@@ -85,10 +85,9 @@ static int decode_job(struct nf_sched *s, struct nf_job *job,
 static int prepare_slot(struct nf_job *job, struct nf_slot **slot)
 {
     struct nf_sched_client *c = job->client;
-    int err;
 
     if (!c->slots[job->style]) {
-        err = nf_backend_slot_new(job->backend, &c->slots[job->style]);
+        int err = nf_backend_slot_new(job->backend, &c->slots[job->style]);
         if (err)
             return err;
     } else if (job->reset) {

@@ -26,6 +26,19 @@ static const struct lws_protocols protocols[] = {
     {"nf-http", nf__http_callback, sizeof(struct nf_http_pss), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
 
+/*
+ * Headers on every HTTP answer. The demo page has no inline script or
+ * style, so a strict Content-Security-Policy holds.
+ */
+static const struct lws_protocol_vhost_options hdr_nosniff = {
+    NULL, NULL, "x-content-type-options:", "nosniff"};
+static const struct lws_protocol_vhost_options hdr_csp = {
+    &hdr_nosniff, NULL, "content-security-policy:",
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' blob: data:; media-src 'self' blob: mediastream:; "
+    "connect-src 'self' ws: wss:; worker-src 'self' blob:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'self'"};
+
 static void log_line(int level, const char *line)
 {
     /* lws lines already end with a newline. */
@@ -36,11 +49,10 @@ static void log_line(int level, const char *line)
 static int load_styles(struct nf_server *srv)
 {
     char err[512];
-    int rc;
 
     for (int i = 0; i < srv->cfg.n_models; i++) {
         struct nf_style *st = &srv->styles[i];
-        rc = nf_model_load(srv->cfg.models[i], &st->model, err, sizeof err);
+        int rc = nf_model_load(srv->cfg.models[i], &st->model, err, sizeof err);
         if (rc) {
             fprintf(stderr, "nextframe: %s\n", err);
             return rc;
@@ -182,6 +194,7 @@ static int start_lws(struct nf_server *srv)
     info.iface = srv->cfg.host;
     info.protocols = protocols;
     info.mounts = mounts;
+    info.headers = &hdr_csp;
     info.vhost_name = "nextframe";
     srv->vhost = lws_create_vhost(srv->ctx, &info);
     if (!srv->vhost) {

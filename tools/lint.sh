@@ -1,7 +1,7 @@
 #!/bin/sh
 # lint.sh - `make lint`: clang-format check and cppcheck over the C code.
 set -eu
-files=$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.c' -o -name '*.h')
+files=$(git ls-files -co --exclude-standard '*.c' '*.h')
 [ -n "$files" ] || { echo "lint: no C files"; exit 0; }
 echo "lint: clang-format ($(echo "$files" | wc -l) files)"
 # shellcheck disable=SC2086

@@ -11,6 +11,10 @@ grep -q '^# TYPE nf_frames_received_total counter' "$NF_TMP/body" || fail "metri
 grep -q 'nf_stage_seconds_bucket{stage="predict",le="+Inf"}' "$NF_TMP/body" || fail "histogram"
 [ "$(code /)" = 200 ] || fail "/ (demo page)"
 grep -qi '<html' "$NF_TMP/body" || fail "/ is not the demo page"
+curl -s -D "$NF_TMP/headers" -o /dev/null "$BASE/"
+grep -qi "^content-security-policy: default-src 'self'" "$NF_TMP/headers" || fail "no CSP header"
+grep -qi '<script[^>]*src=' "$NF_TMP/body" || fail "the page loads no script file"
+sed 's/<script[^>]*src=[^>]*>//g' "$NF_TMP/body" | grep -qi '<script' && fail "inline script in the page"
 [ "$(code /no-such-file)" = 404 ] || fail "404 expected"
 "$BUILD/nf-probe" "$URL" --send none --timeout 10 >"$NF_TMP/p1.out" &
 P1=$!
