@@ -23,7 +23,7 @@ const FORMAT_JPEG = 1;
 const CLOSE_TEXT = {
   1000: 'normal closure',
   1001: 'server going away',
-  1003: 'text frame where binary was expected',
+  1003: 'unsupported data',
   1006: 'connection lost',
   1008: 'policy violation',
   1009: 'message too big',
