@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "control.h"
+#include "cli.h"
 #include "error.h"
 #include "i420.h"
 #include "jpeg.h"
@@ -193,23 +194,6 @@ static double samples_p(struct samples *s, double p)
 
 /* ---- Options ------------------------------------------------------------ */
 
-static int parse_number(const char *name, const char *s, double lo, double hi,
-                        double *out)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "nf-client: --%s: '%s' is not a number in %g..%g\n",
-                name, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* Parses argv into *o. Returns 0, 1 after --help, or -1 on bad usage. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
@@ -262,32 +246,33 @@ static int parse_options(int argc, char **argv, struct options *o)
             usage(stdout);
             return 1;
         case 'n':
-            if (parse_number(name, optarg, 1, 1e15, &v) < 0)
+            if (nf_cli_number("nf-client", name, optarg, 1, 1e15, &v) < 0)
                 return -1;
             o->frames = (long long)v;
             break;
         case 'f':
-            if (parse_number(name, optarg, 0, 1e6, &v) < 0)
+            if (nf_cli_number("nf-client", name, optarg, 0, 1e6, &v) < 0)
                 return -1;
             o->fps = v;
             break;
         case 'k':
-            if (parse_number(name, optarg, 1, MAX_INFLIGHT, &v) < 0)
+            if (nf_cli_number("nf-client", name, optarg, 1, MAX_INFLIGHT, &v) <
+                0)
                 return -1;
             o->inflight = (int)v;
             break;
         case 'q':
-            if (parse_number(name, optarg, 1, 100, &v) < 0)
+            if (nf_cli_number("nf-client", name, optarg, 1, 100, &v) < 0)
                 return -1;
             o->quality = (int)v;
             break;
         case 'Q':
-            if (parse_number(name, optarg, 1, 100, &v) < 0)
+            if (nf_cli_number("nf-client", name, optarg, 1, 100, &v) < 0)
                 return -1;
             o->jpeg_quality = (int)v;
             break;
         case 't':
-            if (parse_number(name, optarg, 0.1, 86400, &v) < 0)
+            if (nf_cli_number("nf-client", name, optarg, 0.1, 86400, &v) < 0)
                 return -1;
             o->timeout_s = v;
             break;

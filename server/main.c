@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cli.h"
 #include "config.h"
 #include "error.h"
 #include "server.h"
@@ -52,20 +53,19 @@ static void usage(FILE *f, const struct nf_config *d)
         d->max_width, d->max_height, d->idle_timeout_s, d->max_batch);
 }
 
-/* Parses a whole decimal number in [lo, hi] or exits with a message. */
+/* Parses a whole number in [lo, hi] or exits with a message. */
 static long parse_num(const char *opt, const char *s, long lo, long hi)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
+    double v;
 
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
-        fprintf(stderr,
-                "nextframe: --%s wants a number from %ld to %ld, "
-                "not '%s'\n",
-                opt, lo, hi, s);
+    if (nf_cli_number("nextframe", opt, s, (double)lo, (double)hi, &v) != 0)
+        exit(2);
+    if (v != (double)(long)v) {
+        fprintf(stderr, "nextframe: --%s wants a whole number, not '%s'\n", opt,
+                s);
         exit(2);
     }
-    return v;
+    return (long)v;
 }
 
 enum {

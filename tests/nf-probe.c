@@ -23,6 +23,7 @@
 #include <string.h>
 #include <turbojpeg.h>
 
+#include "cli.h"
 #include "error.h"
 #include "jpeg.h"
 #include "mono-clock.h"
@@ -625,19 +626,6 @@ static int parse_mode(const char *s, enum mode *m)
     return -1;
 }
 
-static int parse_count(const char *name, const char *s, double max, double *out)
-{
-    char *end;
-
-    errno = 0;
-    *out = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(*out >= 0 && *out <= max)) {
-        fprintf(stderr, "nf-probe: --%s: bad value '%s'\n", name, s);
-        return -1;
-    }
-    return 0;
-}
-
 /* Returns 0, 1 after --help, -1 on bad usage. */
 static int parse_options(int argc, char **argv, struct probe *p)
 {
@@ -668,17 +656,20 @@ static int parse_options(int argc, char **argv, struct probe *p)
                 return -1;
             break;
         case 'b':
-            if (parse_count("bytes", optarg, 1e12, &v) < 0)
+            if (nf_cli_number("nf-probe", "bytes", optarg, 0, 1e12, &v) < 0)
                 return -1;
             p->bytes = (uint64_t)v;
             break;
         case 'n':
-            if (parse_count("frames-first", optarg, 1e6, &v) < 0)
+            if (nf_cli_number("nf-probe", "frames-first", optarg, 0, 1e6, &v) <
+                0)
                 return -1;
             p->frames_first = (int)v;
             break;
         case 't':
-            if (parse_count("timeout", optarg, 86400, &v) < 0 || v <= 0)
+            if (nf_cli_number("nf-probe", "timeout", optarg, 0, 86400, &v) <
+                    0 ||
+                v <= 0)
                 return -1;
             p->timeout_s = v;
             break;

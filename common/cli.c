@@ -1,0 +1,25 @@
+/* cli.c - command-line helpers (see cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "error.h"
+
+int nf_cli_number(const char *prog, const char *opt, const char *s, double lo,
+                  double hi, double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "%s: --%s: '%s' is not a number in %g..%g\n", prog, opt,
+                s, lo, hi);
+        return NF_EINVAL;
+    }
+    *out = v;
+    return 0;
+}
