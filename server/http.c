@@ -85,6 +85,14 @@ int nf__http_callback(struct lws *wsi, enum lws_callback_reasons reason,
     case LWS_CALLBACK_HTTP:
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0)
             uri[0] = '\0';
+        if (strcmp(uri, "/view") == 0) {
+            /* The viewer page: a file, at a path without an extension. */
+            char path[sizeof srv->web_root + 16];
+            snprintf(path, sizeof path, "%s/view.html", srv->web_root);
+            if (lws_serve_http_file(wsi, path, "text/html", NULL, 0) < 0)
+                return -1;
+            return 0;
+        }
         free(pss->body);
         pss->body = NULL;
         status = render(srv, uri, pss);

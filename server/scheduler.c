@@ -142,7 +142,8 @@ static void run_batch(struct nf_sched *s, struct nf_job **jobs, int n)
                                       j->hdr.height, j->hdr.width * 3};
             out[i] = (struct nf_image){s->img[i].rgb_out, j->hdr.width,
                                        j->hdr.height, j->hdr.width * 3};
-            items[i] = (struct nf_predict_item){slot, &in[i], &out[i], 0};
+            items[i] = (struct nf_predict_item){
+                .slot = slot, .in = &in[i], .out = &out[i]};
         }
         if (j->status != 0)
             done[i] = 1;

@@ -37,6 +37,7 @@ struct nf_server {
     int n_styles;
     const char *backend_name; /* The backend actually used. */
     int port;                 /* Bound port. */
+    char web_root[4096];      /* Absolute path of the demo page files. */
 
     /* Loop thread only. */
     struct nf_sched *sched;
@@ -50,11 +51,27 @@ struct nf_server {
     int shutting_down;
     uint64_t shutdown_started_us;
     uv_signal_t sigint, sigterm;
-    uv_timer_t tick; /* Idle sweep, lws guard, shutdown deadline. */
+    uv_timer_t tick;       /* Idle sweep, lws guard, shutdown deadline. */
+    uv_timer_t mjpeg_tick; /* Paces the MJPEG streams. */
 };
 
 /* The WebSocket endpoint of protocol v1. */
 #define NF_STREAM_PATH "/v1/stream"
+
+/*
+ * A reader of a session's MJPEG stream (mjpeg.c); lives in the lws
+ * per-connection data of the "nf-mjpeg" protocol. Loop thread only.
+ */
+struct nf_viewer {
+    struct nf_viewer *next, *prev; /* In the session's list. */
+    struct nf_session *s;          /* NULL once the session has ended. */
+    struct lws *wsi;               /* NULL before the stream starts. */
+    struct nf_buf *part;           /* Next part to write, or NULL. */
+    uint64_t parts_sent;
+};
+
+/* MJPEG streams are paced to this rate (ffmpeg's MJPEG default). */
+#define NF_MJPEG_FPS 25
 
 /* Session states. */
 enum nf_session_state {
@@ -102,6 +119,11 @@ struct nf_session {
     int ctrl_len[NF_CTRL_QUEUE];
     int ctrl_head, ctrl_count;
     struct nf_job *out; /* Newest reply not yet written. */
+
+    /* MJPEG readers of this session's output (mjpeg.c). */
+    struct nf_viewer *viewers;
+    int n_viewers;
+    struct nf_buf *last_jpeg; /* Newest output JPEG, for viewers. */
 };
 
 /* session.c: the stream protocol's lws callback. */
@@ -124,6 +146,16 @@ struct nf_http_pss {
 /* http.c: /livez, /readyz, /metrics. */
 int nf__http_callback(struct lws *wsi, enum lws_callback_reasons reason,
                       void *user, void *in, size_t len);
+/* mjpeg.c: GET /mjpeg?session=ID. */
+int nf__mjpeg_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                       void *user, void *in, size_t len);
+/* Sends every viewer the newest frame of its session (the pacing timer). */
+void nf__mjpeg_tick(struct nf_server *srv);
+/* Keeps a copy of a session's newest output JPEG if it has viewers. */
+void nf__mjpeg_on_frame(struct nf_session *s, const uint8_t *jpeg, size_t len);
+/* Ends the streams of a session that closed. */
+void nf__mjpeg_session_closed(struct nf_session *s);
+
 /* 1 when a new session would be accepted. */
 int nf__server_ready(const struct nf_server *srv);
 

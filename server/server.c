@@ -24,6 +24,7 @@ static const struct lws_protocols protocols[] = {
     /* First, so that a client naming no subprotocol gets the stream. */
     {NF_WIRE_SUBPROTOCOL, nf__session_callback, sizeof(void *), 0, 0, NULL, 0},
     {"nf-http", nf__http_callback, sizeof(struct nf_http_pss), 0, 0, NULL, 0},
+    {"nf-mjpeg", nf__mjpeg_callback, sizeof(struct nf_viewer), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /*
@@ -100,6 +101,8 @@ static void finish_shutdown(struct nf_server *srv)
 {
     uv_timer_stop(&srv->tick);
     uv_close((uv_handle_t *)&srv->tick, NULL);
+    uv_timer_stop(&srv->mjpeg_tick);
+    uv_close((uv_handle_t *)&srv->mjpeg_tick, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
     /* Closes the remaining connections (their CLOSED callbacks cancel
@@ -131,6 +134,11 @@ static void on_signal(uv_signal_t *h, int signum)
     begin_shutdown(h->data);
 }
 
+static void on_mjpeg_tick(uv_timer_t *t)
+{
+    nf__mjpeg_tick(t->data);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct nf_server *srv = t->data;
@@ -152,11 +160,12 @@ static void on_tick(uv_timer_t *t)
 
 static int start_lws(struct nf_server *srv)
 {
-    static struct lws_http_mount mounts[4];
+    static struct lws_http_mount mounts[6];
     static char origin[PATH_MAX];
     struct lws_context_creation_info info;
     void *loops[1] = {&srv->loop};
-    static const char *const api[] = {"/livez", "/readyz", "/metrics"};
+    static const char *const api[] = {"/livez", "/readyz", "/metrics",
+                                      "/mjpeg"};
 
     if (!realpath(srv->cfg.web_root, origin)) {
         fprintf(stderr, "nextframe: web root '%s' not found (--web-root)\n",
@@ -164,18 +173,24 @@ static int start_lws(struct nf_server *srv)
         return NF_EIO;
     }
     memset(mounts, 0, sizeof mounts);
-    for (int i = 0; i < 3; i++) {
-        mounts[i].mount_next = &mounts[i + 1];
+    for (int i = 0; i < 4; i++) {
         mounts[i].mountpoint = api[i];
         mounts[i].mountpoint_len = (unsigned char)strlen(api[i]);
-        mounts[i].origin = "nf-http";
+        mounts[i].origin = i == 3 ? "nf-mjpeg" : "nf-http";
         mounts[i].origin_protocol = LWSMPRO_CALLBACK;
     }
-    mounts[3].mountpoint = "/";
-    mounts[3].mountpoint_len = 1;
-    mounts[3].origin = origin;
-    mounts[3].def = "index.html";
-    mounts[3].origin_protocol = LWSMPRO_FILE;
+    mounts[4].mountpoint = "/view"; /* The viewer page (http.c). */
+    mounts[4].origin = "nf-http";
+    mounts[4].origin_protocol = LWSMPRO_CALLBACK;
+    mounts[5].mountpoint = "/";
+    mounts[5].def = "index.html";
+    mounts[5].origin = origin;
+    mounts[5].origin_protocol = LWSMPRO_FILE;
+    for (int i = 4; i < 6; i++)
+        mounts[i].mountpoint_len = (unsigned char)strlen(mounts[i].mountpoint);
+    for (int i = 0; i < 5; i++)
+        mounts[i].mount_next = &mounts[i + 1];
+    snprintf(srv->web_root, sizeof srv->web_root, "%s", origin);
 
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
@@ -225,6 +240,10 @@ static int start_loop_handles(struct nf_server *srv)
     uv_timer_init(&srv->loop, &srv->tick);
     srv->tick.data = srv;
     uv_timer_start(&srv->tick, on_tick, NF_TICK_MS, NF_TICK_MS);
+    uv_timer_init(&srv->loop, &srv->mjpeg_tick);
+    srv->mjpeg_tick.data = srv;
+    uv_timer_start(&srv->mjpeg_tick, on_mjpeg_tick, 1000 / NF_MJPEG_FPS,
+                   1000 / NF_MJPEG_FPS);
     return 0;
 }
 

@@ -221,6 +221,7 @@ static void session_closed(struct pss *pss)
     }
     nf_bufpool_put(&srv->pool, s->rx);
     s->rx = NULL;
+    nf__mjpeg_session_closed(s);
     if (s->state == NF_SESSION_OPEN || s->close_code == NF_CLOSE_GOING_AWAY)
         srv->metrics.sessions_ended[NF_SESSION_END_NORMAL]++;
     if (s->prev)
@@ -455,6 +456,7 @@ static int write_frame(struct nf_session *s, struct nf_job *job)
         return -1;
     srv->metrics.frames_sent++;
     srv->metrics.bytes_sent += len;
+    nf__mjpeg_on_frame(s, p + NF_WIRE_FRAME_OUT_LEN, job->out_jpeg_len);
     s->frames_out++;
     return 0;
 }

@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config libuv1-dev libwebsockets-dev
 libwebsockets-evlib-uv libturbojpeg0-dev libjansson-dev ffmpeg opencv-doc
-python3 clang-format cppcheck curl"
+python3 clang-format cppcheck curl bc"
 
 missing=""
 for p in $PKGS; do

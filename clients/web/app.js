@@ -306,6 +306,9 @@ function onControl(text) {
     welcomed = true;
     setState('streaming');
     $('st-backend').textContent = `${msg.backend} (${msg.session})`;
+    const sid = encodeURIComponent(msg.session);
+    $('viewer-link').href = `/view?session=${sid}`;
+    $('mjpeg-link').href = `/mjpeg?session=${sid}`;
     fillStyles(msg.styles || [], msg.style);
   } else if (msg.type === 'state') {
     if (msg.style) $('style').value = msg.style;
