@@ -38,7 +38,8 @@ SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
 SERVER_LIB_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_OBJ))
 TESTS      := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-PROGRAMS := $(BUILD)/nextframe $(BUILD)/nf-client $(BUILD)/nf-probe
+PROGRAMS := $(BUILD)/nextframe $(BUILD)/nf-client $(BUILD)/nf-probe \
+            $(BUILD)/nf-eval
 
 .PHONY: all deps run test unit lint models clean
 all: $(PROGRAMS) $(TESTS)
@@ -61,6 +62,9 @@ $(BUILD)/nextframe: $(SERVER_OBJ) $(BUILD)/libnf.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/nf-client: $(BUILD)/obj/clients/nf-client.o $(BUILD)/libnf.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/nf-eval: $(BUILD)/obj/tools/nf-eval.o $(BUILD)/libnf.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/nf-probe: $(BUILD)/obj/tests/nf-probe.o $(BUILD)/libnf.a

@@ -9,8 +9,8 @@
  * dispatches; a backend only does the work.
  *
  * Adding a backend: write kernels/<name>/backend-<name>.c defining a const
- * struct nf_backend_i, and list it in backend.c's registry (before "cpu" if
- * "auto" should prefer it).
+ * struct nf_backend_i, and list it in backend.c's registry (before "ref" if
+ * "auto" or "cpu" should prefer it).
  */
 #ifndef NF_BACKEND_IMPL_H
 #define NF_BACKEND_IMPL_H
@@ -21,7 +21,14 @@
 #include "model.h"
 
 struct nf_backend_i {
-    const char *name; /* "cpu", "cuda". */
+    const char *name; /* "ref", "dnnl", "cuda". */
+
+    /*
+     * 1 if predict applies an item's struct nf_correction (backend.h and
+     * kernels/correct.h say how); items that carry one are NF_EUNSUPPORTED
+     * on a backend that does not.
+     */
+    int corrections;
 
     /*
      * Optional (NULL: always). Whether this machine can run the backend at
@@ -81,5 +88,19 @@ struct nf_slot {
     void *context;               /* The backend's per-slot state. */
     struct nf_slot *prev, *next; /* In backend->slots; guarded by its lock. */
 };
+
+/*
+ * Runs m's graph once on the CPU reference backend with float inputs and
+ * returns the float output, for tests and tools that compare the reference
+ * with another implementation (the golden tests against PyTorch). No
+ * padding, clamping, rounding or cache update: frame and each cache[i] (i <
+ * K = nf_model_cache_frames(m)) are (3, h, w) planar floats read as the
+ * values "frame" and "cache.i"; out receives the graph's output value,
+ * (3, h, w), as computed. cache may be NULL when K is 0. h and w must be
+ * positive multiples of nf_model_size_multiple(m). Returns 0, NF_EINVAL or
+ * NF_ENOMEM. Allocates and frees its own scratch; any thread.
+ */
+int nf__cpu_run_float(const struct nf_model *m, const float *frame,
+                      const float *const *cache, int h, int w, float *out);
 
 #endif /* NF_BACKEND_IMPL_H */

@@ -1,27 +1,46 @@
 /*
  * backend.c - the backend registry and the dispatch of backend.h calls.
  *
- * Everything common to all backends lives here: picking a backend by name
- * ("auto" = the first available one in the registry's order of preference),
+ * Everything common to all backends lives here: picking a backend by name,
  * argument checks, the list of open slots (so that nf_backend_free can close
  * them), and the validation of predict items. The backends in backend-impl.h
  * see only valid calls.
+ *
+ * Names: each backend answers to its own name ("dnnl", the oneDNN CPU
+ * backend in kernels/dnnl/; "ref", the reference in kernels/cpu/). Two
+ * names choose among them, in the registry's order of preference, skipping
+ * a backend that is not available on this machine or does not support the
+ * model: "cpu" takes the best CPU backend, "auto" the best of all.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend-impl.h"
+#include "correct.h"
 #include "error.h"
 
-extern const struct nf_backend_i nf__backend_cpu;
+extern const struct nf_backend_i nf__backend_cpu; /* "ref" */
+#ifdef NF_HAVE_DNNL
+extern const struct nf_backend_i nf__backend_dnnl; /* "dnnl" */
+#endif
 
-/* In order of preference for "auto"; faster backends go first. */
-static const struct nf_backend_i *const registry[] = {
-    &nf__backend_cpu,
+/* In order of preference for "auto" and "cpu"; faster backends go first. */
+static const struct {
+    const struct nf_backend_i *iface;
+    int cpu; /* Runs on the host CPU: a candidate for "cpu". */
+} registry[] = {
+#ifdef NF_HAVE_DNNL
+    {&nf__backend_dnnl, 1},
+#endif
+    {&nf__backend_cpu, 1},
 };
 #define N_REGISTRY (sizeof registry / sizeof registry[0])
 
-static const char *const names[N_REGISTRY + 1] = {"cpu", NULL};
+static const char *const names[] = {
+#ifdef NF_HAVE_DNNL
+    "dnnl",
+#endif
+    "ref", NULL};
 
 const char *const *nf_backend_list(void)
 {
@@ -37,11 +56,13 @@ static int usable(const struct nf_backend_i *i, const struct nf_model *m)
 static const struct nf_backend_i *pick(const char *name,
                                        const struct nf_model *m)
 {
-    for (size_t k = 0; k < N_REGISTRY; k++)
-        if ((strcmp(name, "auto") == 0 ||
-             strcmp(name, registry[k]->name) == 0) &&
-            usable(registry[k], m))
-            return registry[k];
+    int any = strcmp(name, "auto") == 0, cpu = strcmp(name, "cpu") == 0;
+    for (size_t k = 0; k < N_REGISTRY; k++) {
+        const struct nf_backend_i *i = registry[k].iface;
+        if ((any || (cpu && registry[k].cpu) || strcmp(name, i->name) == 0) &&
+            usable(i, m))
+            return i;
+    }
     return NULL;
 }
 
@@ -156,6 +177,19 @@ static int check_image(const struct nf_image *im)
     return 0;
 }
 
+/* A correction's values; NaN fails the range test. */
+static int check_corr(const struct nf_correction *c)
+{
+    if (c == NULL)
+        return 0;
+    if (!(c->decay >= 0.0f && c->decay <= 1.0f))
+        return NF_EINVAL;
+    if (c->offset != NULL && (c->grid_w < 1 || c->grid_w > NF_CORR_MAX_GRID ||
+                              c->grid_h < 1 || c->grid_h > NF_CORR_MAX_GRID))
+        return NF_EINVAL;
+    return 0;
+}
+
 static int check_item(const struct nf_backend *b,
                       const struct nf_predict_item *items, int i)
 {
@@ -171,6 +205,10 @@ static int check_item(const struct nf_backend *b,
     if (rc == 0 &&
         (it->in->width != it->out->width || it->in->height != it->out->height))
         rc = NF_EINVAL;
+    if (rc == 0)
+        rc = check_corr(it->corr);
+    if (rc == 0 && it->corr != NULL && !b->iface->corrections)
+        rc = NF_EUNSUPPORTED;
     return rc;
 }
 

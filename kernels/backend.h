@@ -4,9 +4,16 @@
  * A backend runs a loaded model (model.h) on frames. Each stream owns a
  * slot: the backend-side state of that stream, chiefly its rolling cache of
  * the last K frames the model generated, kept in the backend's own memory
- * (host memory for "cpu", device memory for "cuda"). One predict call takes
+ * (host memory for the CPU backends, device memory for "cuda"). One predict
+ * call takes
  * a batch of (slot, input, output) items so that a scheduler can run frames
  * of several streams together; a backend may process them one by one.
+ *
+ * Backends: "ref", the reference (kernels/cpu/: plain loops, the oracle the
+ * others are tested against) and "dnnl", the fast CPU backend on oneDNN
+ * (kernels/dnnl/, when built with it). Two names choose: "cpu" the best CPU
+ * backend that supports the model (dnnl, else ref), "auto" the best of all
+ * (a GPU backend first once there is one, then as "cpu").
  *
  * Frames cross this interface as 8-bit interleaved RGB (what libjpeg-turbo
  * decodes to and encodes from). Internally the model sees floats in [0, 1].
@@ -36,21 +43,43 @@ struct nf_image {
     int stride; /* Bytes per row, >= 3 * width. */
 };
 
-/* One frame of one stream in a batch. */
-struct nf_predict_item {
-    struct nf_slot *slot;      /* The stream's slot. */
-    const struct nf_image *in; /* Input frame. Borrowed. */
-    struct nf_image *out;      /* Same size as in; caller-allocated. */
-    int status;                /* Out: 0 or a negative NF_E* code. */
+/*
+ * Drift correction of one predict item (docs/TEMPORAL.md; kernels/temporal.h
+ * decides the values, kernels/correct.h holds the per-element math every
+ * backend uses). Borrowed for the predict call.
+ */
+struct nf_correction {
+    /* (3, grid_h, grid_w) planar floats in the model's [0, 1] units, added
+     * to the output, bilinearly upsampled; NULL: no offset. */
+    const float *offset;
+    int grid_w, grid_h; /* 1..NF_CORR_MAX_GRID (correct.h) with offset. */
+    float decay;        /* beta in [0, 1]: cache decay toward the input. */
+    /* (height, width) floats in [0, 1], the unpadded frame's size: a beta
+     * per pixel that replaces decay (nf_corr_beta_at); NULL: none. */
+    const float *decay_map;
 };
 
-/* Names of backends compiled into this build, e.g. "cpu". */
+/* One frame of one stream in a batch. */
+struct nf_predict_item {
+    struct nf_slot *slot;             /* The stream's slot. */
+    const struct nf_image *in;        /* Input frame. Borrowed. */
+    struct nf_image *out;             /* Same size as in; caller-allocated. */
+    int status;                       /* Out: 0 or a negative NF_E* code. */
+    const struct nf_correction *corr; /* Optional (NULL: none). Borrowed. */
+};
+
+/*
+ * Names of the concrete backends compiled into this build, best first, e.g.
+ * {"dnnl", "ref", NULL}. nf_backend_init also accepts "cpu" and "auto".
+ */
 const char *const *nf_backend_list(void);
 
 /*
- * Creates backend `name` ("cpu"; "auto" picks the best available) for model
- * m, which must outlive it. threads: worker threads the backend may use
- * (0 = its default). Returns 0, NF_ENO_BACKEND, NF_ENOMEM or NF_EBACKEND.
+ * Creates backend `name` ("ref", "dnnl"; "cpu" and "auto" pick the best
+ * available that supports m) for model m, which must outlive it. threads:
+ * worker threads the backend may use (0 = its default; for "dnnl" that is
+ * an adaptive choice between one thread and all CPUs, kernels/dnnl/README.md).
+ * Returns 0, NF_ENO_BACKEND, NF_ENOMEM or NF_EBACKEND.
  */
 int nf_backend_init(const char *name, const struct nf_model *m, int threads,
                     struct nf_backend **out);
@@ -58,7 +87,7 @@ int nf_backend_init(const char *name, const struct nf_model *m, int threads,
 /* Frees a backend and every slot still open; accepts NULL. */
 void nf_backend_free(struct nf_backend *b);
 
-/* "cpu", "cuda": the backend actually chosen. */
+/* "ref", "dnnl", "cuda": the concrete backend chosen (never "cpu"/"auto"). */
 const char *nf_backend_name(const struct nf_backend *b);
 
 /* The model this backend runs. */
@@ -90,6 +119,17 @@ void nf_backend_slot_reset(struct nf_backend *b, struct nf_slot *s);
  * already appeared earlier in the batch, or if in/out are NULL, differ in
  * size or have a non-positive size or a stride below 3 * width; NF_ERANGE
  * if a side exceeds NF_BACKEND_MAX_SIDE.
+ *
+ * With item->corr set, two steps join the sequence above, in this order:
+ * on a warm slot, before the graph runs, every cache entry becomes
+ * (1 - beta) * entry + beta * frame (the padded input in [0, 1]), with beta
+ * = decay, or decay_map's value at the pixel (nf_corr_beta_at); after
+ * the graph, the offset field is added to the float output (channel c at
+ * padded pixel (x, y) gets nf_corr_offset_at(offset, grid_w, grid_h, c, x,
+ * y, in->width, in->height)) BEFORE the output is clamped, rounded and
+ * pushed into the cache, so the cache holds corrected frames. An item whose
+ * corr has decay outside [0, 1] (or NaN), or an offset with a grid side
+ * outside 1..NF_CORR_MAX_GRID, is NF_EINVAL.
  */
 int nf_backend_predict(struct nf_backend *b, struct nf_predict_item *items,
                        int n);

@@ -12,11 +12,15 @@
  * the largest resolution seen and are then reused: at a fixed resolution no
  * frame allocates. Each slot owns a ring of K cache frames, (3, H, W) floats
  * at the padded size of the frames it has seen.
+ *
+ * nf__cpu_run_float() (backend-impl.h) runs the same kernels once on float
+ * inputs, without the 8-bit frame pipeline, for the golden tests.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend-impl.h"
+#include "correct.h"
 #include "error.h"
 #include "model-impl.h"
 #include "ops.h"
@@ -39,6 +43,8 @@ struct cpu_backend {
     size_t frame_cap;
     float *work; /* Convolution workspace. */
     size_t work_cap;
+    float *fixed; /* (3, H, W): the output plus a correction's offset. */
+    size_t fixed_cap;
     int h, w;     /* Padded size the pointers below are set up for; 0 = none. */
     float **vals; /* (n_values) data of each value for the current frame. */
 };
@@ -118,6 +124,7 @@ static void cpu_free(struct nf_backend *b)
     free(cb->pool);
     free(cb->frame);
     free(cb->work);
+    free(cb->fixed);
     free(cb);
     b->context = NULL;
 }
@@ -290,8 +297,27 @@ static void push_cache(struct cpu_slot *cs, int k, const float *y)
     cs->head = oldest;
 }
 
+/*
+ * The output with corr's offset added (backend.h, correct.h), in cb->fixed
+ * (grown by predict_one) so that the graph's own buffers, possibly a cache
+ * entry, stay intact; y itself without an offset.
+ */
+static const float *apply_offset(struct cpu_backend *cb, const float *y,
+                                 const struct nf_correction *corr,
+                                 const struct nf_image *in)
+{
+    size_t plane = (size_t)3 * cb->h * cb->w;
+    if (corr == NULL || corr->offset == NULL)
+        return y;
+    memcpy(cb->fixed, y, plane * sizeof(float));
+    nf_corr_offset_planar(cb->fixed, cb->h, cb->w, corr->offset, corr->grid_w,
+                          corr->grid_h, in->width, in->height);
+    return cb->fixed;
+}
+
 static int predict_one(struct cpu_backend *cb, struct cpu_slot *cs,
-                       const struct nf_image *in, const struct nf_image *out)
+                       const struct nf_image *in, const struct nf_image *out,
+                       const struct nf_correction *corr)
 {
     const struct nf_graph *g = cb->g;
     int k = g->cache_frames, m = cb->multiple;
@@ -299,6 +325,8 @@ static int predict_one(struct cpu_backend *cb, struct cpu_slot *cs,
     int rc = prepare_scratch(cb, h, w);
     if (rc == 0)
         rc = prepare_slot(cs, k, in->width, in->height, h, w);
+    if (rc == 0 && corr != NULL && corr->offset != NULL)
+        rc = grow(&cb->fixed, &cb->fixed_cap, (size_t)3 * h * w);
     if (rc < 0)
         return rc;
     nf__cpu_image_from_rgb(in, cb->frame, h, w);
@@ -308,13 +336,19 @@ static int predict_one(struct cpu_backend *cb, struct cpu_slot *cs,
                    cs->plane * sizeof(float));
         cs->head = 0;
         cs->warm = 1;
+    } else if (corr != NULL &&
+               (corr->decay > 0.0f || corr->decay_map != NULL)) {
+        for (int j = 0; j < k; j++)
+            nf_corr_decay_planar(cs->ring + (size_t)j * cs->plane, cb->frame, h,
+                                 w, corr->decay_map, corr->decay, in->width,
+                                 in->height);
     }
     for (int j = 0; j < k; j++)
         cb->vals[NF_VALUE_CACHE(j)] =
             cs->ring + (size_t)((cs->head + j) % k) * cs->plane;
     for (int i = 0; i < g->n_nodes; i++)
         run_node(cb, &g->nodes[i]);
-    const float *y = cb->vals[g->output];
+    const float *y = apply_offset(cb, cb->vals[g->output], corr, in);
     nf__cpu_image_to_rgb(y, h, w, out);
     push_cache(cs, k, y);
     return 0;
@@ -328,16 +362,52 @@ static int cpu_predict(struct nf_backend *b, struct nf_predict_item *items,
     for (int i = 0; i < n; i++) {
         if (items[i].status < 0)
             continue;
-        items[i].status =
-            predict_one(cb, items[i].slot->context, items[i].in, items[i].out);
+        items[i].status = predict_one(cb, items[i].slot->context, items[i].in,
+                                      items[i].out, items[i].corr);
         if (items[i].status < 0 && rc == 0)
             rc = items[i].status;
     }
     return rc;
 }
 
+int nf__cpu_run_float(const struct nf_model *m, const float *frame,
+                      const float *const *cache, int h, int w, float *out)
+{
+    int k = m->cache_frames, mult = m->size_multiple;
+    if (frame == NULL || out == NULL || (k > 0 && cache == NULL) || h <= 0 ||
+        w <= 0 || h % mult != 0 || w % mult != 0 || h > NF_BACKEND_MAX_SIDE ||
+        w > NF_BACKEND_MAX_SIDE)
+        return NF_EINVAL;
+    struct nf_backend b = {.model = m};
+    int rc = cpu_init(&b, 0);
+    if (rc < 0)
+        return rc;
+    struct cpu_backend *cb = b.context;
+    size_t plane = (size_t)3 * h * w;
+    /* The cache is copied so that the kernels only see our own buffers. */
+    float *ring = NULL;
+    rc = prepare_scratch(cb, h, w);
+    if (rc == 0 && k > 0 && (ring = alloc_floats(plane * k)) == NULL)
+        rc = NF_ENOMEM;
+    if (rc < 0)
+        goto fail;
+    memcpy(cb->frame, frame, plane * sizeof(float));
+    for (int j = 0; j < k; j++) {
+        memcpy(ring + j * plane, cache[j], plane * sizeof(float));
+        cb->vals[NF_VALUE_CACHE(j)] = ring + j * plane;
+    }
+    for (int i = 0; i < cb->g->n_nodes; i++)
+        run_node(cb, &cb->g->nodes[i]);
+    memcpy(out, cb->vals[cb->g->output], plane * sizeof(float));
+fail:
+    free(ring);
+    cpu_free(&b);
+    return rc;
+}
+
 const struct nf_backend_i nf__backend_cpu = {
-    .name = "cpu",
+    .name = "ref",
+    .corrections = 1,
     .available = NULL,
     .supports = NULL,
     .init = cpu_init,

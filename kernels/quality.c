@@ -1,0 +1,126 @@
+/*
+ * quality.c - temporal quality measures on 8-bit RGB frames (quality.h).
+ *
+ * Sums are accumulated in 64-bit integers where the terms are integers, so
+ * that the results do not depend on the summation order and stay exact at
+ * any frame size up to NF_BACKEND_MAX_SIDE.
+ */
+#include "quality.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static const uint8_t *row_of(const struct nf_image *im, int y)
+{
+    return im->data + (size_t)y * im->stride;
+}
+
+double nf_quality_mae(const struct nf_image *a, const struct nf_image *b)
+{
+    uint64_t sum = 0;
+    for (int y = 0; y < a->height; y++) {
+        const uint8_t *p = row_of(a, y), *q = row_of(b, y);
+        for (int i = 0; i < 3 * a->width; i++)
+            sum += (uint64_t)abs(p[i] - q[i]);
+    }
+    return (double)sum / (3.0 * a->width * a->height);
+}
+
+double nf_quality_psnr(const struct nf_image *a, const struct nf_image *b)
+{
+    uint64_t sum = 0;
+    for (int y = 0; y < a->height; y++) {
+        const uint8_t *p = row_of(a, y), *q = row_of(b, y);
+        for (int i = 0; i < 3 * a->width; i++) {
+            int d = p[i] - q[i];
+            sum += (uint64_t)(d * d);
+        }
+    }
+    if (sum == 0)
+        return NF_QUALITY_PSNR_MAX;
+    double mse = (double)sum / (3.0 * a->width * a->height);
+    double psnr = 10.0 * log10(255.0 * 255.0 / mse);
+    return psnr < NF_QUALITY_PSNR_MAX ? psnr : NF_QUALITY_PSNR_MAX;
+}
+
+static int max3(const uint8_t *p, const uint8_t *q)
+{
+    int d0 = abs(p[0] - q[0]), d1 = abs(p[1] - q[1]), d2 = abs(p[2] - q[2]);
+    int m = d0 > d1 ? d0 : d1;
+    return m > d2 ? m : d2;
+}
+
+double nf_quality_flicker(const struct nf_image *in_prev,
+                          const struct nf_image *in,
+                          const struct nf_image *out_prev,
+                          const struct nf_image *out, int tol,
+                          uint64_t *n_static)
+{
+    uint64_t sum = 0, n = 0;
+    for (int y = 0; y < in->height; y++) {
+        const uint8_t *a = row_of(in_prev, y), *b = row_of(in, y);
+        const uint8_t *p = row_of(out_prev, y), *q = row_of(out, y);
+        for (int x = 0; x < 3 * in->width; x += 3) {
+            if (max3(a + x, b + x) > tol)
+                continue;
+            n++;
+            sum += (uint64_t)(abs(p[x] - q[x]) + abs(p[x + 1] - q[x + 1]) +
+                              abs(p[x + 2] - q[x + 2]));
+        }
+    }
+    if (n_static != NULL)
+        *n_static = n;
+    return n ? (double)sum / (3.0 * (double)n) : 0.0;
+}
+
+/* First pixel of cell j of n cells over size pixels. */
+static int cell_start(int j, int n, int size)
+{
+    return (int)((int64_t)j * size / n);
+}
+
+void nf_quality_grid_mean(const struct nf_image *im, int gw, int gh,
+                          float *grid)
+{
+    size_t plane = (size_t)gw * gh;
+    for (int gy = 0; gy < gh; gy++) {
+        int y0 = cell_start(gy, gh, im->height);
+        int y1 = cell_start(gy + 1, gh, im->height);
+        for (int gx = 0; gx < gw; gx++) {
+            int x0 = cell_start(gx, gw, im->width);
+            int x1 = cell_start(gx + 1, gw, im->width);
+            uint64_t s[3] = {0, 0, 0};
+            for (int y = y0; y < y1; y++) {
+                const uint8_t *r = row_of(im, y);
+                for (int x = x0; x < x1; x++)
+                    for (int c = 0; c < 3; c++)
+                        s[c] += r[3 * x + c];
+            }
+            double n = (double)(y1 - y0) * (x1 - x0);
+            for (int c = 0; c < 3; c++)
+                grid[c * plane + (size_t)gy * gw + gx] = (float)(s[c] / n);
+        }
+    }
+}
+
+void nf_quality_grid_motion(const struct nf_image *prev,
+                            const struct nf_image *cur, int gw, int gh,
+                            float *grid)
+{
+    for (int gy = 0; gy < gh; gy++) {
+        int y0 = cell_start(gy, gh, cur->height);
+        int y1 = cell_start(gy + 1, gh, cur->height);
+        for (int gx = 0; gx < gw; gx++) {
+            int x0 = cell_start(gx, gw, cur->width);
+            int x1 = cell_start(gx + 1, gw, cur->width);
+            uint64_t s = 0;
+            for (int y = y0; y < y1; y++) {
+                const uint8_t *a = row_of(prev, y), *b = row_of(cur, y);
+                for (int x = x0; x < x1; x++)
+                    s += (uint64_t)max3(a + 3 * x, b + 3 * x);
+            }
+            grid[(size_t)gy * gw + gx] =
+                (float)((double)s / ((double)(y1 - y0) * (x1 - x0)));
+        }
+    }
+}
