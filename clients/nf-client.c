@@ -94,6 +94,7 @@ struct client {
     uint64_t first_send_us, last_reply_us, deadline_us;
     uint64_t progress_us; /* Last reply, or the send that ended an idle. */
     struct samples latency, decode, predict, encode, server;
+    float drift_last, drift_max; /* The FRAME_OUT drift field (levels). */
     /* Output. */
     FILE *out_f;
     struct nf_y4m_writer out;
@@ -512,6 +513,9 @@ static void record_reply(struct client *cl, const struct nf_frame_header *h,
     bad |= samples_push(&cl->predict, h->predict_us / 1e3);
     bad |= samples_push(&cl->encode, h->encode_us / 1e3);
     bad |= samples_push(&cl->server, h->server_us / 1e3);
+    cl->drift_last = h->drift;
+    if (h->drift > cl->drift_max)
+        cl->drift_max = h->drift;
     if (bad)
         fail(cl, "out of memory");
 }
@@ -693,7 +697,8 @@ static int write_json(struct client *cl)
     int rc;
 
     root = json_pack(
-        "{sI sI sI sI sI s{sf sf sf sf sf} sf s{sf sf sf sf} si ss so}",
+        "{sI sI sI sI sI s{sf sf sf sf sf} sf s{sf sf sf sf} s{sf sf} si ss "
+        "so}",
         "frames_sent", (json_int_t)cl->sent, "frames_received",
         (json_int_t)cl->received, "frames_dropped", (json_int_t)cl->dropped,
         "frames_unanswered", (json_int_t)in_flight(cl), "bad_replies",
@@ -704,6 +709,7 @@ static int write_json(struct client *cl)
         fps_received(cl), "server_ms", "decode_p50", samples_p(&cl->decode, 50),
         "predict_p50", samples_p(&cl->predict, 50), "encode_p50",
         samples_p(&cl->encode, 50), "server_p50", samples_p(&cl->server, 50),
+        "drift", "last", (double)cl->drift_last, "max", (double)cl->drift_max,
         "close_code", cl->close_code, "close_reason", cl->close_reason,
         "welcome", welcome_json(cl));
     if (root == NULL)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <math.h>
 
 #include "error.h"
 #include "wire.h"
@@ -143,6 +144,42 @@ static int get_version(const json_t *obj)
 }
 
 /*
+ * Reads an optional "correction": an object of at most NF_CTRL_MAX_PARAMS
+ * finite numbers whose names are [a-z0-9_] and shorter than
+ * NF_CTRL_PARAM_NAME_MAX.
+ */
+static int get_params(const json_t *obj, struct nf_ctrl_msg *msg)
+{
+    const json_t *c = json_object_get(obj, "correction");
+    const char *key;
+    json_t *v;
+
+    if (c == NULL)
+        return 0;
+    if (!json_is_object(c) || json_object_size(c) > NF_CTRL_MAX_PARAMS)
+        return NF_ECTRL_FIELD;
+    json_object_foreach((json_t *)c, key, v)
+    {
+        struct nf_ctrl_param *p = &msg->params[msg->n_params];
+        size_t n = strlen(key);
+        double d;
+        if (n == 0 || n >= sizeof p->name || !json_is_number(v))
+            return NF_ECTRL_FIELD;
+        for (size_t i = 0; i < n; i++)
+            if (!((key[i] >= 'a' && key[i] <= 'z') ||
+                  (key[i] >= '0' && key[i] <= '9') || key[i] == '_'))
+                return NF_ECTRL_FIELD;
+        d = json_number_value(v);
+        if (!isfinite(d))
+            return NF_ECTRL_FIELD;
+        memcpy(p->name, key, n + 1);
+        p->value = d;
+        msg->n_params++;
+    }
+    return 0;
+}
+
+/*
  * hello: "version" (required, must be 1), optional "style" and "quality",
  * and optional "options", an object whose "quality" is accepted as an
  * alternative spelling. The version is checked first, so that a client of
@@ -169,16 +206,23 @@ static int parse_hello(const json_t *root, struct nf_ctrl_msg *msg)
     rc = get_name(root, "style", msg->style, sizeof msg->style, 0, 1);
     if (rc == 0)
         rc = get_quality(root, &msg->quality);
+    if (rc == 0)
+        rc = get_params(root, msg);
     return rc;
 }
 
-/* set: optional "style" and "quality"; a set with neither is valid. */
+/*
+ * set: optional "style", "quality" and "correction"; a set with none is
+ * valid.
+ */
 static int parse_set(const json_t *root, struct nf_ctrl_msg *msg)
 {
     int rc = get_name(root, "style", msg->style, sizeof msg->style, 0, 1);
 
     if (rc == 0)
         rc = get_quality(root, &msg->quality);
+    if (rc == 0)
+        rc = get_params(root, msg);
     return rc;
 }
 
@@ -481,14 +525,45 @@ int nf_ctrl_format_welcome(char *buf, size_t cap,
 
 int nf_ctrl_format_state(char *buf, size_t cap, const char *style, int quality)
 {
+    return nf_ctrl_format_state_with(buf, cap, style, quality, 0.0f, NULL, -1);
+}
+
+/* Writes a finite double in the shortest form that reads back the same. */
+static void put_double(struct out *o, double v)
+{
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%.9g", isfinite(v) ? v : 0.0);
+
+    put_mem(o, tmp, (size_t)n);
+}
+
+/* n_params < 0 leaves out "drift" and "correction" (the short state). */
+int nf_ctrl_format_state_with(char *buf, size_t cap, const char *style,
+                              int quality, float drift,
+                              const struct nf_ctrl_param *params, int n_params)
+{
     struct out o;
 
-    if (style == NULL || start(&o, buf, cap, "state") < 0)
+    if (style == NULL || (n_params > 0 && params == NULL) ||
+        start(&o, buf, cap, "state") < 0)
         return NF_EINVAL;
     put_lit(&o, ",\"style\":");
     put_str(&o, style);
     put_lit(&o, ",\"quality\":");
     put_int(&o, quality);
+    if (n_params >= 0) {
+        put_lit(&o, ",\"drift\":");
+        put_double(&o, drift);
+        put_lit(&o, ",\"correction\":{");
+        for (int i = 0; i < n_params; i++) {
+            if (i)
+                put_lit(&o, ",");
+            put_str(&o, params[i].name);
+            put_lit(&o, ":");
+            put_double(&o, params[i].value);
+        }
+        put_lit(&o, "}");
+    }
     put_lit(&o, "}");
     return finish(&o);
 }

@@ -25,12 +25,25 @@ enum nf_ctrl_type {
     NF_CTRL_ERROR,     /* server */
 };
 
+#define NF_CTRL_MAX_PARAMS     16
+#define NF_CTRL_PARAM_NAME_MAX 32 /* Bytes, including the NUL. */
+
+/* One drift-correction parameter: "correction": {"name": value, ...}. */
+struct nf_ctrl_param {
+    char name[NF_CTRL_PARAM_NAME_MAX]; /* [a-z0-9_], not empty. */
+    double value;                      /* Finite. */
+};
+
 /* A parsed control message. Fields not present are left as "absent". */
 struct nf_ctrl_msg {
     int type;                      /* enum nf_ctrl_type */
     int version;                   /* hello, welcome: protocol version */
     char style[NF_CTRL_STYLE_MAX]; /* hello, set, state: "" when absent */
     int quality;                   /* hello, set, state: 1..100, 0 absent */
+    /* hello, set: the "correction" object, in message order. The names are
+     * not checked here: the server knows which exist (kernels/temporal.h). */
+    struct nf_ctrl_param params[NF_CTRL_MAX_PARAMS];
+    int n_params;
     /* welcome only: */
     char session[NF_CTRL_STYLE_MAX];
     char backend[NF_CTRL_STYLE_MAX];
@@ -82,6 +95,13 @@ struct nf_ctrl_welcome {
 int nf_ctrl_format_welcome(char *buf, size_t cap,
                            const struct nf_ctrl_welcome *w);
 int nf_ctrl_format_state(char *buf, size_t cap, const char *style, int quality);
+/*
+ * The full state: as nf_ctrl_format_state() plus "drift" (levels) and the
+ * session's "correction" parameters as an object of numbers.
+ */
+int nf_ctrl_format_state_with(char *buf, size_t cap, const char *style,
+                              int quality, float drift,
+                              const struct nf_ctrl_param *params, int n_params);
 int nf_ctrl_format_error(char *buf, size_t cap, const char *code,
                          const char *message);
 /*

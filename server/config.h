@@ -27,6 +27,7 @@ struct nf_config {
     uint32_t max_height;        /* Frame height, pixels. */
     uint32_t idle_timeout_s;    /* No message for this long: close. */
     int max_batch;              /* Frames per batched forward pass. */
+    int correction;             /* Drift correction on for new sessions. */
     int verbose;                /* Log per-session events. */
 };
 
@@ -46,6 +47,7 @@ static inline void nf_config_defaults(struct nf_config *c)
     c->max_height = 2160;
     c->idle_timeout_s = 30;
     c->max_batch = 8;
+    c->correction = 1;
     c->verbose = 0;
 }
 

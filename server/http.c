@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "server-impl.h"
 
 #define NF_METRICS_MAX (64 * 1024)
@@ -17,6 +18,30 @@
 int nf__server_ready(const struct nf_server *srv)
 {
     return !srv->shutting_down && srv->n_sessions < srv->cfg.max_sessions;
+}
+
+/*
+ * Appends the per-session drift gauge to the metrics text of len bytes in
+ * p (cap bytes). Returns the new length or NF_ERANGE.
+ */
+static int render_session_drift(const struct nf_server *srv, char *p,
+                                size_t len, size_t cap)
+{
+    int n = snprintf(p + len, cap - len,
+                     "# HELP nf_session_drift Drift of each session's newest "
+                     "reply (levels, docs/TEMPORAL.md).\n"
+                     "# TYPE nf_session_drift gauge\n");
+    for (const struct nf_session *s = srv->sessions; s; s = s->next) {
+        if (n < 0 || (size_t)n >= cap - len)
+            return NF_ERANGE;
+        len += (size_t)n;
+        n = snprintf(p + len, cap - len,
+                     "nf_session_drift{session=\"%s\"} %g\n", s->id,
+                     (double)s->drift);
+    }
+    if (n < 0 || (size_t)n >= cap - len)
+        return NF_ERANGE;
+    return (int)(len + (size_t)n);
 }
 
 /* Renders the answer for uri into pss; returns the HTTP status. */
@@ -42,6 +67,8 @@ static int render(struct nf_server *srv, const char *uri,
     } else if (strcmp(uri, "/metrics") == 0) {
         n = nf_metrics_render(&srv->metrics, nf__server_ready(srv), p,
                               NF_METRICS_MAX);
+        if (n >= 0)
+            n = render_session_drift(srv, p, (size_t)n, NF_METRICS_MAX);
         if (n < 0) {
             status = 500;
             n = snprintf(p, NF_METRICS_MAX, "metrics too large\n");

@@ -83,6 +83,7 @@ enum {
     OPT_MAX_HEIGHT,
     OPT_IDLE,
     OPT_MAX_BATCH,
+    OPT_NO_CORRECTION,
     OPT_VERBOSE,
     OPT_HELP,
 };
@@ -102,6 +103,7 @@ static const struct option options[] = {
     {"max-height", required_argument, NULL, OPT_MAX_HEIGHT},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
+    {"no-correction", no_argument, NULL, OPT_NO_CORRECTION},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
@@ -130,14 +132,7 @@ int main(int argc, char **argv)
             cfg.models[cfg.n_models++] = optarg;
             break;
         case OPT_BACKEND:
-            if (strcmp(optarg, "auto") && strcmp(optarg, "cpu") &&
-                strcmp(optarg, "cuda")) {
-                fprintf(stderr,
-                        "nextframe: --backend is auto, cpu or cuda, "
-                        "not '%s'\n",
-                        optarg);
-                return 2;
-            }
+            /* Checked against the backends of this build by the server. */
             cfg.backend = optarg;
             break;
         case OPT_THREADS:
@@ -174,6 +169,9 @@ int main(int argc, char **argv)
             break;
         case OPT_MAX_BATCH:
             cfg.max_batch = (int)parse_num("max-batch", optarg, 1, 64);
+            break;
+        case OPT_NO_CORRECTION:
+            cfg.correction = 0;
             break;
         case OPT_VERBOSE:
             cfg.verbose = 1;

@@ -81,19 +81,28 @@ static int decode_job(struct nf_sched *s, struct nf_job *job,
     return err;
 }
 
-/* Gets or creates the job's slot and applies a requested reset. */
-static int prepare_slot(struct nf_job *job, struct nf_slot **slot)
+/*
+ * Gets or creates the job's temporal state (its slots) and applies
+ * requested settings and reset.
+ */
+static int prepare_temporal(struct nf_job *job, struct nf_temporal **out)
 {
-    struct nf_sched_client *c = job->client;
+    struct nf_temporal **t = &job->client->temporal[job->style];
 
-    if (!c->slots[job->style]) {
-        int err = nf_backend_slot_new(job->backend, &c->slots[job->style]);
+    if (!*t) {
+        int err = nf_temporal_new(job->backend, &job->params, t);
         if (err)
             return err;
-    } else if (job->reset) {
-        nf_backend_slot_reset(job->backend, c->slots[job->style]);
+    } else {
+        if (job->params_set) {
+            int err = nf_temporal_set_params(*t, &job->params);
+            if (err)
+                return err;
+        }
+        if (job->reset)
+            nf_temporal_reset(*t);
     }
-    *slot = c->slots[job->style];
+    *out = *t;
     return 0;
 }
 
@@ -121,56 +130,67 @@ static int encode_job(struct nf_sched *s, struct nf_job *job,
 
 /*
  * Runs one batch: decode every job, predict the jobs of each backend
- * together, encode every job. A failed job gets its status and the others
- * go on.
+ * together (each job adds one item, two on its anchor frames), stabilize
+ * each output (nf_temporal_end), encode every job. A failed job gets its
+ * status and the others go on.
  */
 static void run_batch(struct nf_sched *s, struct nf_job **jobs, int n)
 {
-    struct nf_predict_item items[NF_SCHED_MAX_BATCH];
+    struct nf_predict_item items[NF_SCHED_MAX_BATCH][NF_TEMPORAL_MAX_ITEMS];
+    struct nf_temporal *temporal[NF_SCHED_MAX_BATCH];
     struct nf_image in[NF_SCHED_MAX_BATCH], out[NF_SCHED_MAX_BATCH];
-    int idx[NF_SCHED_MAX_BATCH];
+    int n_items[NF_SCHED_MAX_BATCH] = {0};
     int done[NF_SCHED_MAX_BATCH] = {0};
 
     for (int i = 0; i < n; i++) {
         struct nf_job *j = jobs[i];
         j->t_start_us = nf_now_us();
         j->status = decode_job(s, j, &s->img[i]);
+        if (j->status == 0)
+            j->status = prepare_temporal(j, &temporal[i]);
         if (j->status == 0) {
-            struct nf_slot *slot = NULL;
-            j->status = prepare_slot(j, &slot);
             in[i] = (struct nf_image){s->img[i].rgb_in, j->hdr.width,
                                       j->hdr.height, j->hdr.width * 3};
             out[i] = (struct nf_image){s->img[i].rgb_out, j->hdr.width,
                                        j->hdr.height, j->hdr.width * 3};
-            items[i] = (struct nf_predict_item){
-                .slot = slot, .in = &in[i], .out = &out[i]};
+            n_items[i] =
+                nf_temporal_begin(temporal[i], &in[i], &out[i], items[i]);
+            if (n_items[i] < 0)
+                j->status = n_items[i];
         }
         if (j->status != 0)
             done[i] = 1;
     }
     /* Group the remaining jobs by backend, one predict call per group. */
     for (int i = 0; i < n; i++) {
-        struct nf_predict_item group[NF_SCHED_MAX_BATCH];
-        int m = 0;
+        struct nf_predict_item
+            group[NF_SCHED_MAX_BATCH * NF_TEMPORAL_MAX_ITEMS];
+        int members[NF_SCHED_MAX_BATCH], m = 0, g = 0;
         uint64_t t0, dt;
         if (done[i])
             continue;
         for (int k = i; k < n; k++) {
             if (!done[k] && jobs[k]->backend == jobs[i]->backend) {
-                idx[m] = k;
-                group[m++] = items[k];
+                members[m++] = k;
+                memcpy(&group[g], items[k], sizeof items[k][0] * n_items[k]);
+                g += n_items[k];
                 done[k] = 1;
             }
         }
         t0 = nf_now_us();
-        nf_backend_predict(jobs[i]->backend, group, m);
+        nf_backend_predict(jobs[i]->backend, group, g);
         dt = nf_now_us() - t0;
+        g = 0;
         for (int k = 0; k < m; k++) {
-            struct nf_job *j = jobs[idx[k]];
+            int x = members[k];
+            struct nf_job *j = jobs[x];
+            memcpy(items[x], &group[g], sizeof items[x][0] * n_items[x]);
+            g += n_items[x];
             j->predict_us = (uint32_t)dt;
-            j->status = group[k].status;
+            j->status = nf_temporal_end(temporal[x], items[x], n_items[x]);
+            j->drift = nf_temporal_drift(temporal[x]);
             if (j->status == 0)
-                j->status = encode_job(s, j, &s->img[idx[k]]);
+                j->status = encode_job(s, j, &s->img[x]);
         }
     }
 }

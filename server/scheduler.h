@@ -19,19 +19,21 @@
 #include <uv.h>
 
 #include "bufpool.h"
+#include "temporal.h"
 #include "wire.h"
 
 struct nf_backend;
-struct nf_slot;
 struct nf_sched;
 
 /*
- * What a session exposes to the scheduler: its slots, one per style.
- * slots[] is written only by the worker thread while a job of the session
- * is in flight, and read or freed by the loop thread only when none is.
+ * What a session exposes to the scheduler: its temporal state (rolling
+ * cache slot, anchor slot, drift correction; kernels/temporal.h), one per
+ * style. temporal[] is written only by the worker thread while a job of
+ * the session is in flight, and read or freed by the loop thread only when
+ * none is.
  */
 struct nf_sched_client {
-    struct nf_slot *slots[16];          /* Per style; created by the worker. */
+    struct nf_temporal *temporal[16];   /* Per style; made by the worker. */
     struct nf_job *pending;             /* Guarded by sched lock. */
     struct nf_sched_client *next_ready; /* Guarded by sched lock. */
     int in_ready;                       /* Guarded by sched lock. */
@@ -40,24 +42,27 @@ struct nf_sched_client {
 /* One frame on its way through the server. */
 struct nf_job {
     /* Set by the loop thread before submit. */
-    struct nf_job *next;            /* List link; owner's. */
-    void *session;                  /* Opaque to the scheduler. */
-    struct nf_sched_client *client; /* The session's scheduler state. */
-    struct nf_backend *backend;     /* Style's backend. */
-    int style;                      /* Index into client->slots. */
-    int reset;                      /* Reset the cache before this frame. */
-    int quality;                    /* Output JPEG quality. */
-    struct nf_frame_header hdr;     /* Input header. */
-    struct nf_buf *in;              /* Whole input message. */
-    uint32_t payload_off;           /* JPEG starts here in in->data. */
-    uint64_t t_first_us;            /* First byte received. */
-    uint64_t t_recv_us;             /* Last byte received. */
+    struct nf_job *next;              /* List link; owner's. */
+    void *session;                    /* Opaque to the scheduler. */
+    struct nf_sched_client *client;   /* The session's scheduler state. */
+    struct nf_backend *backend;       /* Style's backend. */
+    int style;                        /* Index into client->slots. */
+    int reset;                        /* Reset the cache before this frame. */
+    int quality;                      /* Output JPEG quality. */
+    struct nf_temporal_params params; /* Correction settings... */
+    int params_set;                   /* ...to apply before this frame. */
+    struct nf_frame_header hdr;       /* Input header. */
+    struct nf_buf *in;                /* Whole input message. */
+    uint32_t payload_off;             /* JPEG starts here in in->data. */
+    uint64_t t_first_us;              /* First byte received. */
+    uint64_t t_recv_us;               /* Last byte received. */
     /* Set by the worker. */
     int status;         /* 0 or NF_E*. */
     struct nf_buf *out; /* LWS_PRE + header + JPEG. */
     uint32_t out_jpeg_len;
     uint64_t t_start_us;
     uint32_t decode_us, predict_us, encode_us;
+    float drift; /* The session's drift after this frame (levels). */
 };
 
 /* Called on the loop thread with each finished or dropped job. */

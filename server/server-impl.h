@@ -35,9 +35,10 @@ struct nf_server {
     struct lws_vhost *vhost;
     struct nf_style styles[NF_MAX_MODELS];
     int n_styles;
-    const char *backend_name; /* The backend actually used. */
-    int port;                 /* Bound port. */
-    char web_root[4096];      /* Absolute path of the demo page files. */
+    const char *backend_name;         /* The backend actually used. */
+    struct nf_temporal_params params; /* New sessions' correction. */
+    int port;                         /* Bound port. */
+    char web_root[4096]; /* Absolute path of the demo page files. */
 
     /* Loop thread only. */
     struct nf_sched *sched;
@@ -95,12 +96,15 @@ struct nf_session {
     int refs;        /* Connection + jobs in flight. */
     enum nf_session_state state;
     char id[24];
-    int style;                   /* Index into srv->styles. */
-    int quality;                 /* Output JPEG quality. */
-    int reset_next;              /* Next job starts with a cold cache. */
-    int last_width, last_height; /* Of the last accepted frame. */
-    uint64_t last_rx_us;         /* Any message received. */
-    uint32_t dropped;            /* Frames dropped, all reasons. */
+    int style;                        /* Index into srv->styles. */
+    int quality;                      /* Output JPEG quality. */
+    int reset_next;                   /* Next job starts with a cold cache. */
+    struct nf_temporal_params params; /* Drift correction settings. */
+    int params_dirty;                 /* params changed since the last job. */
+    float drift;                      /* Drift of the newest reply, levels. */
+    int last_width, last_height;      /* Of the last accepted frame. */
+    uint64_t last_rx_us;              /* Any message received. */
+    uint32_t dropped;                 /* Frames dropped, all reasons. */
     uint64_t frames_in, frames_out;
 
     struct nf_sched_client sc;

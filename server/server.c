@@ -72,8 +72,14 @@ static int load_styles(struct nf_server *srv)
         rc = nf_backend_init(srv->cfg.backend, st->model, srv->cfg.threads,
                              &st->backend);
         if (rc) {
-            fprintf(stderr, "nextframe: backend '%s' for %s: %s\n",
+            const char *const *names = nf_backend_list();
+            fprintf(stderr,
+                    "nextframe: backend '%s' for %s: %s (this build "
+                    "has:",
                     srv->cfg.backend, srv->cfg.models[i], nf_strerror(rc));
+            for (int k = 0; names[k]; k++)
+                fprintf(stderr, " %s", names[k]);
+            fprintf(stderr, "; also auto and cpu)\n");
             return rc;
         }
         srv->backend_name = nf_backend_name(st->backend);
@@ -265,6 +271,8 @@ int nf_server_run(const struct nf_config *cfg)
         return NF_ENOMEM;
     srv->cfg = *cfg;
     srv->backend_name = "none";
+    nf_temporal_params_default(&srv->params);
+    srv->params.correct = cfg->correction;
     nf_metrics_init(&srv->metrics);
     lws_set_log_level(LLL_ERR | LLL_WARN | LLL_USER, log_line);
     signal(SIGPIPE, SIG_IGN);

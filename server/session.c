@@ -35,7 +35,7 @@ static void session_unref(struct nf_session *s)
     if (--s->refs > 0)
         return;
     for (int i = 0; i < srv->n_styles; i++)
-        nf_backend_slot_free(srv->styles[i].backend, s->sc.slots[i]);
+        nf_temporal_free(s->sc.temporal[i]);
     free(s);
 }
 
@@ -179,6 +179,7 @@ static int session_open(struct lws *wsi, struct pss *pss)
     s->refs = 1;
     s->state = NF_SESSION_OPEN;
     s->quality = srv->cfg.quality;
+    s->params = srv->params;
     s->last_rx_us = nf_now_us();
     snprintf(s->id, sizeof s->id, "%llu-%04x",
              (unsigned long long)++srv->next_session_id,
@@ -265,6 +266,20 @@ static void apply_settings(struct nf_session *s, const struct nf_ctrl_msg *m)
     }
     if (m->quality)
         s->quality = m->quality;
+    for (int i = 0; i < m->n_params; i++) {
+        const struct nf_ctrl_param *p = &m->params[i];
+        int err = nf_temporal_param_set(&s->params, p->name, p->value);
+        if (err) {
+            char text[NF_CTRL_TEXT_MAX];
+            snprintf(text, sizeof text,
+                     err == NF_ERANGE ? "correction.%s: %g is out of range"
+                                      : "correction.%s: no such parameter",
+                     p->name, p->value);
+            queue_error(s, "bad_field", text);
+        } else {
+            s->params_dirty = 1;
+        }
+    }
 }
 
 static int on_control(struct nf_session *s, const char *text, size_t len)
@@ -377,6 +392,9 @@ static int on_frame(struct nf_session *s)
     job->backend = srv->styles[s->style].backend;
     job->reset = s->reset_next || (h.flags & NF_FLAG_RESET);
     job->quality = s->quality;
+    job->params = s->params;
+    job->params_set = s->params_dirty;
+    s->params_dirty = 0;
     job->hdr = h;
     job->in = s->rx;
     job->payload_off = (uint32_t)n;
@@ -448,7 +466,7 @@ static int write_frame(struct nf_session *s, struct nf_job *job)
     h.encode_us = job->encode_us;
     h.server_us = (uint32_t)(now - job->t_recv_us);
     h.dropped = s->dropped;
-    h.drift = 0.0f;
+    h.drift = job->drift;
     if (nf_wire_encode_header(&h, p, NF_WIRE_FRAME_OUT_LEN) < 0)
         return -1;
     nf_metrics_observe(&srv->metrics, NF_STAGE_SERVER, h.server_us);
@@ -512,6 +530,9 @@ void nf__session_on_job(struct nf_sched *sched, struct nf_job *job,
     struct nf_session *s = job->session;
 
     if (superseded) {
+        /* What the dropped frame was to carry, the next one carries. */
+        s->params_dirty |= job->params_set;
+        s->reset_next |= job->reset;
         count_drop(s, NF_DROP_SUPERSEDED);
         job_recycle(srv, job);
         session_unref(s);
@@ -551,6 +572,7 @@ void nf__session_on_job(struct nf_sched *sched, struct nf_job *job,
             job_recycle(srv, s->out);
         }
         s->out = job;
+        s->drift = job->drift;
         lws_callback_on_writable(s->wsi);
     }
     session_unref(s);

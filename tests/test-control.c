@@ -631,8 +631,59 @@ NF_TEST(ctrl_format_checks_arguments)
     NF_CHECK_INT_EQ(nf_ctrl_format_reset(NULL, 0), NF_ERANGE);
 }
 
+NF_TEST(ctrl_parse_correction_params)
+{
+    struct nf_ctrl_msg m;
+
+    NF_CHECK_INT_EQ(parse("{\"type\":\"set\",\"correction\":{\"decay\":0.25,"
+                          "\"anchor_every\":4}}",
+                          &m),
+                    0);
+    NF_CHECK_INT_EQ(m.n_params, 2);
+    NF_CHECK(strcmp(m.params[0].name, "decay") == 0);
+    NF_CHECK_NEAR(m.params[0].value, 0.25, 0);
+    NF_CHECK(strcmp(m.params[1].name, "anchor_every") == 0);
+    NF_CHECK_NEAR(m.params[1].value, 4, 0);
+    NF_CHECK_INT_EQ(parse("{\"type\":\"hello\",\"version\":1,"
+                          "\"correction\":{\"correct\":0}}",
+                          &m),
+                    0);
+    NF_CHECK_INT_EQ(m.n_params, 1);
+    /* Not an object, a non-number value, a bad name. */
+    NF_CHECK_INT_EQ(parse("{\"type\":\"set\",\"correction\":3}", &m),
+                    NF_ECTRL_FIELD);
+    NF_CHECK_INT_EQ(
+        parse("{\"type\":\"set\",\"correction\":{\"decay\":\"x\"}}", &m),
+        NF_ECTRL_FIELD);
+    NF_CHECK_INT_EQ(
+        parse("{\"type\":\"set\",\"correction\":{\"De cay\":1}}", &m),
+        NF_ECTRL_FIELD);
+    NF_CHECK_INT_EQ(parse("{\"type\":\"set\",\"correction\":{\"\":1}}", &m),
+                    NF_ECTRL_FIELD);
+}
+
+NF_TEST(ctrl_format_state_with_correction)
+{
+    struct nf_ctrl_param p[2] = {{"decay", 0.3}, {"anchor_every", 8}};
+    char buf[256];
+    int n = nf_ctrl_format_state_with(buf, sizeof buf, "toon", 80, 1.5f, p, 2);
+
+    NF_CHECK(n > 0);
+    NF_CHECK(strcmp(buf,
+                    "{\"type\":\"state\",\"style\":\"toon\",\"quality\":80,"
+                    "\"drift\":1.5,\"correction\":{\"decay\":0.3,"
+                    "\"anchor_every\":8}}") == 0);
+    /* Every prefix that is too short is refused, never overflowed. */
+    for (int cap = 0; cap <= n; cap++)
+        NF_CHECK_INT_EQ(
+            nf_ctrl_format_state_with(buf, (size_t)cap, "toon", 80, 1.5f, p, 2),
+            NF_ERANGE);
+}
+
 /* clang-format off */
 NF_TEST_MAIN(
+    NF_TEST_ENTRY(ctrl_parse_correction_params)
+    NF_TEST_ENTRY(ctrl_format_state_with_correction)
     NF_TEST_ENTRY(ctrl_parse_hello)
     NF_TEST_ENTRY(ctrl_parse_hello_options_quality)
     NF_TEST_ENTRY(ctrl_parse_set_and_reset)

@@ -21,6 +21,7 @@ P1=$!
 i=0
 while [ "$(metric nf_sessions)" != 1 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 [ "$(code /readyz)" = 503 ] || fail "/readyz should be 503 when full"
+curl -s "$BASE/metrics" | grep -q '^nf_session_drift{session="' || fail "no per-session drift in /metrics"
 out=$("$BUILD/nf-probe" "$URL" --send none --timeout 10)
 case "$out" in "close 1013 "*) ;; *) fail "second session: expected 1013, got '$out'" ;; esac
 stop_server

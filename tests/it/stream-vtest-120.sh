@@ -9,6 +9,10 @@ start_server --model models/default.safetensors
 [ "$(json_num "$NF_TMP/stats.json" frames_sent)" = 120 ] || fail "sent != 120"
 [ "$(json_num "$NF_TMP/stats.json" frames_received)" = 120 ] || fail "received != 120"
 [ "$(json_num "$NF_TMP/stats.json" frames_dropped)" = 0 ] || fail "dropped != 0"
+# Drift correction is on by default: replies carry the session's drift,
+# finite and positive once the first anchor frame ran.
+python3 -c 'import json,math,sys; d=json.load(open(sys.argv[1]))["drift"]; print("drift", d); assert 0 < d["last"] < 255 and math.isfinite(d["max"])' "$NF_TMP/stats.json" ||
+    fail "replies carry no drift value"
 # The output is a 120-frame 320x240 .y4m whose frames differ from the input
 # but follow it (the model stylizes, it does not invent).
 python3 - "$IN" "$NF_TMP/out.y4m" <<'PY' || fail "output check failed"
