@@ -27,6 +27,17 @@ LDFLAGS += -fsanitize=address,undefined
 BUILD   := build-san
 endif
 
+# The OBS filter plugin (clients/obs/): never sanitized, since OBS cannot
+# load an ASan-instrumented library.
+OBS_SRC := clients/obs/nextframe-filter.c clients/obs/exchange.c \
+           clients/common/ws-client.c clients/common/mono-clock.c \
+           common/jpeg.c common/error.c protocol/wire.c protocol/control.c
+OBS_OBJ := $(OBS_SRC:%.c=$(BUILD)/obs/obj/%.o)
+OBS_PLUGIN := $(BUILD)/obs/nextframe-filter.so
+OBS_CFLAGS := $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(CFLAGS)) \
+              -fPIC -fvisibility=hidden
+OBS_LDFLAGS := $(filter-out -fsanitize=%,$(LDFLAGS))
+
 LIB_SRC := $(wildcard common/*.c) $(wildcard protocol/*.c) \
            $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c) \
            $(wildcard clients/common/*.c)
@@ -41,7 +52,7 @@ TESTS      := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PROGRAMS := $(BUILD)/nextframe $(BUILD)/nf-client $(BUILD)/nf-probe \
             $(BUILD)/nf-eval
 
-.PHONY: all deps run test unit lint models clean
+.PHONY: all deps run test unit lint models clean obs-plugin
 all: $(PROGRAMS) $(TESTS)
 
 # Installs missing system packages once (tools/install-deps.sh).
@@ -70,6 +81,19 @@ $(BUILD)/nf-eval: $(BUILD)/obj/tools/nf-eval.o $(BUILD)/libnf.a
 $(BUILD)/nf-probe: $(BUILD)/obj/tests/nf-probe.o $(BUILD)/libnf.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+obs-plugin: $(OBS_PLUGIN)
+$(BUILD)/obs/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Iclients/obs $(shell pkg-config --cflags libobs) $(OBS_CFLAGS) -c $< -o $@
+$(OBS_PLUGIN): $(OBS_OBJ)
+	$(CC) -shared $(OBS_LDFLAGS) -Wl,-z,defs $^ $(shell pkg-config --libs libobs libwebsockets libturbojpeg jansson) -pthread -o $@
+
+$(BUILD)/obj/tests/test-obs-exchange.o: CPPFLAGS += -Iclients/obs
+$(BUILD)/tests/test-obs-exchange: $(BUILD)/obj/tests/test-obs-exchange.o \
+		$(BUILD)/obj/clients/obs/exchange.o $(BUILD)/libnf.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 # Unit tests link the server's modules too (all but main.o).
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SERVER_LIB_OBJ) $(BUILD)/libnf.a
 	@mkdir -p $(dir $@)
@@ -81,6 +105,7 @@ run: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all
+	@if pkg-config --exists libobs; then $(MAKE) --no-print-directory obs-plugin; fi
 	@BUILD=$(BUILD) sh tests/run.sh
 
 lint: deps
@@ -92,4 +117,4 @@ models:
 clean:
 	rm -rf build build-san
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obs/obj -name '*.d' 2>/dev/null)

@@ -6,7 +6,8 @@ set -eu
 
 PKGS="build-essential pkg-config libuv1-dev libwebsockets-dev
 libwebsockets-evlib-uv libturbojpeg0-dev libjansson-dev ffmpeg opencv-doc
-python3 clang-format cppcheck curl bc"
+python3 clang-format cppcheck curl bc libobs-dev libsimde-dev obs-studio
+xvfb python3-websockets"
 
 missing=""
 for p in $PKGS; do
