@@ -111,8 +111,11 @@ test: deps
 lint: deps
 	@sh tools/lint.sh
 
+# Retrains and exports the three style models (tools/train/make-models.sh,
+# deterministic for its fixed seeds), and rewrites the hand-made default.
 models:
 	python3 tools/make-default-model.py --out models/default.safetensors
+	sh tools/train/make-models.sh
 
 clean:
 	rm -rf build build-san
