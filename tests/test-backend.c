@@ -18,32 +18,7 @@
 #include "model.h"
 #include "nf-test.h"
 
-static uint8_t file_buf[1 << 14];
-
-/* Builds and loads a model: header template plus n little-endian floats. */
-static struct nf_model *load_model(const char *tmpl, const float *data,
-                                   size_t n)
-{
-    size_t len = 8;
-    for (; *tmpl && len < sizeof file_buf - 4 * n - 2; tmpl++) {
-        if (*tmpl == '`')
-            file_buf[len++] = '\\';
-        file_buf[len++] = *tmpl == '\'' || *tmpl == '`' ? '"' : (uint8_t)*tmpl;
-    }
-    for (int i = 0; i < 8; i++)
-        file_buf[i] = (uint8_t)((len - 8) >> (8 * i));
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &data[i], 4);
-        for (int b = 0; b < 4; b++)
-            file_buf[len++] = (uint8_t)(u >> (8 * b));
-    }
-    char err[512];
-    struct nf_model *m = NULL;
-    if (nf_model_load_buffer(file_buf, len, "test", &m, err, sizeof err) < 0)
-        printf("  load failed: %s\n", err);
-    return m;
-}
+#include "model-template.h"
 
 /* An RGB image with `pad` spare bytes per row (set to 0xAA). */
 static struct nf_image image_new(int w, int h, int pad)
