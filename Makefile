@@ -52,6 +52,19 @@ TESTS      := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PROGRAMS := $(BUILD)/nextframe $(BUILD)/nf-client $(BUILD)/nf-probe \
             $(BUILD)/nf-eval
 
+# The oneDNN backend (kernels/dnnl/, backend "dnnl") is built when Debian's
+# libdnnl-dev is installed (tools/install-deps.sh installs it); DNNL=0 leaves
+# it out, and the server then runs the reference backend.
+DNNL ?= $(if $(wildcard /usr/include/oneapi/dnnl/dnnl.h),1,0)
+ifeq ($(DNNL),1)
+CPPFLAGS += -DNF_HAVE_DNNL
+LIB_OBJ  += $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard kernels/dnnl/*.c))
+LDLIBS   += -ldnnl -fopenmp
+$(BUILD)/obj/kernels/dnnl/%.o: CFLAGS += -fopenmp
+$(BUILD)/obj/bench/%.o: CFLAGS += -fopenmp
+PROGRAMS += $(BUILD)/nf-kernel-bench
+endif
+
 .PHONY: all deps run test unit lint models clean obs-plugin
 all: $(PROGRAMS) $(TESTS)
 
@@ -79,6 +92,9 @@ $(BUILD)/nf-eval: $(BUILD)/obj/tools/nf-eval.o $(BUILD)/libnf.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/nf-probe: $(BUILD)/obj/tests/nf-probe.o $(BUILD)/libnf.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/nf-kernel-bench: $(BUILD)/obj/bench/nf-kernel-bench.o $(BUILD)/libnf.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 obs-plugin: $(OBS_PLUGIN)

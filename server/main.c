@@ -29,7 +29,7 @@ static void usage(FILE *f, const struct nf_config *d)
         "                         offer several styles, the first is the\n"
         "                         default (default models/default"
         ".safetensors)\n"
-        "  --backend B            auto, cpu or cuda (default %s)\n"
+        "  --backend B            auto, cpu, ref, dnnl or cuda (default %s)\n"
         "  --threads N            backend threads, 0 = backend default\n"
         "  --web-root DIR         demo page files (default %s)\n"
         "  --quality Q            output JPEG quality 1..100 (default %d)\n"

@@ -1,0 +1,1083 @@
+/*
+ * test-backend-dnnl.c - the oneDNN backend ("dnnl") against the reference
+ * ("ref"): every op of MODEL.md and every fusion path of kernels/dnnl/plan.c
+ * on small graphs built in memory, random graphs, every shipped model (odd
+ * sizes, batches of several slots, several frames so that the cache is
+ * exercised), PyTorch's golden outputs, and the backend names.
+ *
+ * Float outputs are compared with nf__dnnl_run_float / nf__cpu_run_float
+ * as ||a - b|| / ||b||; 8-bit streams through the public API must agree
+ * within one level everywhere and 0.05 levels on average. Prints SKIP when
+ * the build has no oneDNN (NF_HAVE_DNNL) or it cannot run here.
+ */
+#include <dirent.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend-impl.h"
+#include "backend.h"
+#include "error.h"
+#include "model-builder.h"
+#include "model.h"
+#include "nf-test.h"
+
+#ifndef NF_HAVE_DNNL
+
+NF_TEST(backend_dnnl_is_built)
+{
+    NF_SKIP("built without oneDNN (NF_HAVE_DNNL unset)");
+}
+
+NF_TEST_MAIN(NF_TEST_ENTRY(backend_dnnl_is_built))
+
+#else
+
+#include "dnnl/backend-dnnl.h"
+#include "dnnl/dnnl-impl.h"
+
+#define FLOAT_TOL  1e-5 /* Single ops: only the summation order differs. */
+#define GRAPH_TOL  1e-4 /* Deep random graphs and whole models. */
+#define MEAN_LEVEL 0.05 /* 8-bit streams: mean absolute difference. */
+
+/* 1 if "dnnl" can run here, else prints why the test skips. */
+static int dnnl_here(void)
+{
+    const char *const *names = nf_backend_list();
+    for (int i = 0; names[i] != NULL; i++)
+        if (strcmp(names[i], "dnnl") == 0)
+            return 1;
+    return 0;
+}
+
+#define NEED_DNNL()                                                            \
+    do {                                                                       \
+        if (!dnnl_here())                                                      \
+            NF_SKIP("oneDNN backend not available");                           \
+    } while (0)
+
+static double rel_error(const float *a, const float *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static uint32_t rng_state = 12345;
+
+static float randf(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return (float)(rng_state >> 8) / 16777216.0f;
+}
+
+/*
+ * Both backends' float output of m at h x w from random inputs; returns
+ * the normalized error, or -1 after printing a failure.
+ */
+static double float_error(const struct nf_model *m, int h, int w, int threads)
+{
+    int k = nf_model_cache_frames(m);
+    size_t plane = (size_t)3 * h * w;
+    float *buf = malloc((size_t)(k + 3) * plane * sizeof *buf);
+    if (buf == NULL)
+        return -1;
+    const float *cache[NF_MAX_CACHE];
+    for (size_t i = 0; i < (size_t)(k + 1) * plane; i++)
+        buf[i] = randf();
+    for (int j = 0; j < k; j++)
+        cache[j] = buf + (size_t)(1 + j) * plane;
+    float *ref = buf + (size_t)(k + 1) * plane, *out = ref + plane;
+    double e = -1;
+    int rc = nf__cpu_run_float(m, buf, cache, h, w, ref);
+    if (rc == 0)
+        rc = nf__dnnl_run_float(m, threads, buf, cache, h, w, out);
+    if (rc < 0)
+        printf("  run_float %dx%d: %s\n", w, h, nf_strerror(rc));
+    else
+        e = rel_error(out, ref, plane);
+    free(buf);
+    return e;
+}
+
+/* float_error at a few sizes and both team sizes; the worst error. */
+static double float_error_sizes(const struct nf_model *m, const char *what)
+{
+    int mult = nf_model_size_multiple(m);
+    const int sizes[][2] = {{1, 1}, {2, 3}, {5, 7}, {12, 20}, {31, 17}};
+    double worst = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (int threads = 1; threads <= 2; threads++) {
+            int h = sizes[i][0] * mult, w = sizes[i][1] * mult;
+            double e = float_error(m, h, w, threads);
+            if (e < 0)
+                return e;
+            if (e > worst)
+                worst = e;
+        }
+    printf("  %s: worst ||a-b||/||b|| = %.3g\n", what, worst);
+    return worst;
+}
+
+/* A test scene for stream t of slot s: gradients, moving shapes, noise. */
+static void scene(const struct nf_image *im, int t, int s)
+{
+    for (int y = 0; y < im->height; y++)
+        for (int x = 0; x < im->width; x++) {
+            uint8_t *p = im->data + (size_t)y * im->stride + 3 * x;
+            int r = (40 + 3 * x + 7 * s) & 255, g = (70 + 2 * y) & 255;
+            int b = (200 - x - y + 11 * t) & 255;
+            if (((x + 2 * t) / 5 + y / 4 + s) % 3 == 0)
+                r = 250 - r / 4, g = 30, b = 60;
+            p[0] = (uint8_t)(r ^ (int)(randf() * 8));
+            p[1] = (uint8_t)g;
+            p[2] = (uint8_t)b;
+        }
+}
+
+static struct nf_image image_new(int w, int h)
+{
+    struct nf_image im = {NULL, w, h, 3 * w + 5};
+    im.data = malloc((size_t)im.stride * h);
+    if (im.data != NULL)
+        memset(im.data, 0xAA, (size_t)im.stride * h);
+    return im;
+}
+
+/* Compares two 8-bit images; accumulates the absolute differences. */
+static void diff_images(const struct nf_image *a, const struct nf_image *b,
+                        int *max, double *sum, long *n)
+{
+    for (int y = 0; y < a->height; y++)
+        for (int x = 0; x < 3 * a->width; x++) {
+            int d = abs(a->data[(size_t)y * a->stride + x] -
+                        b->data[(size_t)y * b->stride + x]);
+            *max = d > *max ? d : *max;
+            *sum += d;
+            (*n)++;
+        }
+}
+
+#define MAX_SLOTS 3
+
+/*
+ * Streams `frames` frames of each size through `slots` slots of "ref" and
+ * "dnnl" in batches (one item per slot), resetting one slot halfway.
+ * Returns 1 if all outputs agree within one level and MEAN_LEVEL on
+ * average.
+ */
+static int streams_agree(const struct nf_model *m, const int (*sizes)[2],
+                         int n_sizes, int frames, int slots, int threads)
+{
+    struct nf_backend *ref = NULL, *fast = NULL;
+    struct nf_slot *sr[MAX_SLOTS] = {0}, *sf[MAX_SLOTS] = {0};
+    int ok = 0, max = 0;
+    double sum = 0;
+    long n = 0;
+    if (nf_backend_init("ref", m, 0, &ref) < 0 ||
+        nf_backend_init("dnnl", m, threads, &fast) < 0)
+        goto out;
+    for (int s = 0; s < slots; s++)
+        if (nf_backend_slot_new(ref, &sr[s]) < 0 ||
+            nf_backend_slot_new(fast, &sf[s]) < 0)
+            goto out;
+    for (int z = 0; z < n_sizes; z++) {
+        int w = sizes[z][1], h = sizes[z][0];
+        struct nf_image in[MAX_SLOTS], oa[MAX_SLOTS], ob[MAX_SLOTS];
+        for (int s = 0; s < slots; s++) {
+            in[s] = image_new(w, h);
+            oa[s] = image_new(w, h);
+            ob[s] = image_new(w, h);
+        }
+        for (int t = 0; t < frames; t++) {
+            struct nf_predict_item ia[MAX_SLOTS], ib[MAX_SLOTS];
+            if (t == frames / 2) {
+                nf_backend_slot_reset(ref, sr[0]);
+                nf_backend_slot_reset(fast, sf[0]);
+            }
+            for (int s = 0; s < slots; s++) {
+                scene(&in[s], t, s);
+                ia[s] = (struct nf_predict_item){
+                    .slot = sr[s], .in = &in[s], .out = &oa[s], .status = 1};
+                ib[s] = (struct nf_predict_item){
+                    .slot = sf[s], .in = &in[s], .out = &ob[s], .status = 1};
+            }
+            int ra = nf_backend_predict(ref, ia, slots);
+            int rb = nf_backend_predict(fast, ib, slots);
+            if (ra != 0 || rb != 0) {
+                printf("  predict: %s / %s\n", nf_strerror(ra),
+                       nf_strerror(rb));
+                max = 999;
+            }
+            for (int s = 0; s < slots; s++)
+                diff_images(&oa[s], &ob[s], &max, &sum, &n);
+        }
+        for (int s = 0; s < slots; s++) {
+            free(in[s].data);
+            free(oa[s].data);
+            free(ob[s].data);
+        }
+    }
+    ok = max <= 1 && n > 0 && sum / n <= MEAN_LEVEL;
+    printf("  8-bit: max diff %d, mean %.4f levels over %ld values\n", max,
+           n ? sum / n : 0.0, n);
+out:
+    for (int s = 0; s < slots; s++) {
+        nf_backend_slot_free(ref, sr[s]);
+        nf_backend_slot_free(fast, sf[s]);
+    }
+    nf_backend_free(ref);
+    nf_backend_free(fast);
+    return ok;
+}
+
+/* --- Graphs built in memory. --- */
+
+/* Random weights of a conv, bias "<name>.b". */
+static void conv_tensors(struct nf_mb *b, const char *name, int cout, int cin,
+                         int kh, int kw)
+{
+    char bias[64];
+    float a = sqrtf(3.0f / (float)(cin * kh * kw));
+    nf_mb_tensor(b, name, 4, (int64_t[]){cout, cin, kh, kw}, NULL, a);
+    snprintf(bias, sizeof bias, "%s.b", name);
+    nf_mb_tensor(b, bias, 1, (int64_t[]){cout}, NULL, 0.2f);
+}
+
+/* Adds node `name` = conv(input) with fresh weights. */
+static void conv_node(struct nf_mb *b, const char *name, const char *input,
+                      int cin, int cout, int k, int stride, int pad,
+                      const char *mode, int groups)
+{
+    char w[64];
+    snprintf(w, sizeof w, "%s.w", name);
+    conv_tensors(b, w, cout, cin / groups, k, k);
+    nf_mb_node(b,
+               "'name':'%s','op':'conv2d','inputs':['%s'],'weight':'%s',"
+               "'bias':'%s.b','stride':%d,'padding':%d,'pad_mode':'%s',"
+               "'groups':%d",
+               name, input, w, w, stride, pad, mode, groups);
+}
+
+/* Loads b as a model and frees b. */
+static struct nf_model *finish(struct nf_mb *b, int k, int mult,
+                               const char *out)
+{
+    struct nf_model *m = nf_mb_load(b, "t", k, mult, out);
+    nf_mb_free(b);
+    return m;
+}
+
+/* Float comparison of one built model over several sizes. */
+static int model_ok(struct nf_model *m, const char *what, double tol)
+{
+    if (m == NULL)
+        return 0;
+    double e = float_error_sizes(m, what);
+    nf_model_free(m);
+    return e >= 0 && e <= tol;
+}
+
+NF_TEST(backend_dnnl_conv_variants_match_ref)
+{
+    NEED_DNNL();
+    /* k, stride, padding, reflect, groups, cin, cout. */
+    static const int cases[][7] = {
+        {1, 1, 0, 0, 1, 8, 8},  {3, 1, 1, 0, 1, 8, 16},  {3, 1, 1, 1, 1, 16, 8},
+        {5, 1, 2, 1, 1, 4, 12}, {7, 1, 3, 1, 1, 3, 5},   {3, 2, 1, 1, 1, 8, 8},
+        {3, 2, 1, 0, 1, 8, 4},  {2, 2, 0, 0, 1, 6, 8},   {1, 2, 0, 0, 1, 8, 8},
+        {4, 4, 1, 1, 1, 4, 8},  {3, 1, 1, 1, 2, 8, 8},   {3, 1, 1, 1, 8, 8, 8},
+        {3, 2, 1, 0, 4, 8, 16}, {1, 1, 0, 0, 1, 36, 16},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int *c = cases[i];
+        struct nf_mb b;
+        nf_mb_init(&b, 100 + (uint32_t)i);
+        conv_node(&b, "pre", "frame", 3, c[5], 1, 1, 0, "zeros", 1);
+        conv_node(&b, "c", "pre", c[5], c[6], c[0], c[1], c[2],
+                  c[3] ? "reflect" : "zeros", c[4]);
+        const char *x = "c";
+        if (c[1] >= 2) {
+            nf_mb_node(&b, "'name':'u1','op':'upsample2x_nearest',"
+                           "'inputs':['c']");
+            x = "u1";
+        }
+        if (c[1] == 4) {
+            nf_mb_node(&b, "'name':'u2','op':'upsample2x_bilinear',"
+                           "'inputs':['u1']");
+            x = "u2";
+        }
+        conv_node(&b, "out", x, c[6], 3, 1, 1, 0, "zeros", 1);
+        char what[96];
+        snprintf(what, sizeof what, "conv k%d s%d p%d %s g%d %d->%d", c[0],
+                 c[1], c[2], c[3] ? "reflect" : "zeros", c[4], c[5], c[6]);
+        NF_CHECK(model_ok(finish(&b, 0, c[1], "out"), what, FLOAT_TOL));
+    }
+}
+
+NF_TEST(backend_dnnl_conv_asymmetric_kernel_matches_ref)
+{
+    NEED_DNNL();
+    /* kh 3, kw 4, stride 2, padding 1: different right pads per axis. */
+    struct nf_mb b;
+    nf_mb_init(&b, 7);
+    conv_tensors(&b, "w", 8, 3, 3, 4);
+    nf_mb_node(&b, "'name':'c','op':'conv2d','inputs':['frame'],'weight':"
+                   "'w','bias':'w.b','stride':2,'padding':1,"
+                   "'pad_mode':'reflect'");
+    nf_mb_node(&b, "'name':'s','op':'pixel_shuffle','inputs':['c'],"
+                   "'factor':2");
+    conv_node(&b, "out", "s", 2, 3, 3, 1, 1, "reflect", 1);
+    NF_CHECK(model_ok(finish(&b, 0, 2, "out"), "conv 3x4 s2", FLOAT_TOL));
+}
+
+/* The activations as node fields. */
+static const char *const acts[] = {
+    "'op':'relu'",
+    "'op':'leaky_relu','alpha':0.2",
+    "'op':'sigmoid'",
+    "'op':'tanh'",
+    "'op':'clamp','min':-0.1,'max':0.3",
+    "'op':'clamp','min':0.05",
+    "'op':'clamp','max':0.2",
+};
+#define N_ACTS    (sizeof acts / sizeof acts[0])
+
+NF_TEST(backend_dnnl_activations_fused_and_not_match_ref)
+{
+    NEED_DNNL();
+    for (size_t i = 0; i < N_ACTS; i++) {
+        struct nf_mb b;
+        nf_mb_init(&b, 200 + (uint32_t)i);
+        /* Fused into a conv, twice in a row. */
+        conv_node(&b, "c", "frame", 3, 8, 3, 1, 1, "reflect", 1);
+        nf_mb_node(&b, "'name':'a1',%s,'inputs':['c']", acts[i]);
+        nf_mb_node(&b, "'name':'a2',%s,'inputs':['a1']",
+                   acts[(i + 1) % N_ACTS]);
+        /* On a kernel of ours (add), and on a conv output read twice. */
+        conv_node(&b, "d", "a2", 8, 8, 1, 1, 0, "zeros", 1);
+        nf_mb_node(&b, "'name':'e','op':'add','inputs':['d','a2']");
+        nf_mb_node(&b, "'name':'a3',%s,'inputs':['e']", acts[i]);
+        nf_mb_node(&b, "'name':'a4',%s,'inputs':['d']", acts[i]);
+        nf_mb_node(&b, "'name':'f','op':'mul','inputs':['a3','a4']");
+        conv_node(&b, "o", "f", 8, 3, 1, 1, 0, "zeros", 1);
+        /* On the frame itself, and on the output. */
+        nf_mb_node(&b, "'name':'a5',%s,'inputs':['frame']", acts[i]);
+        nf_mb_node(&b, "'name':'g','op':'add','inputs':['o','a5']");
+        nf_mb_node(&b, "'name':'out',%s,'inputs':['g']", acts[i]);
+        NF_CHECK(model_ok(finish(&b, 0, 1, "out"), acts[i], FLOAT_TOL));
+    }
+}
+
+NF_TEST(backend_dnnl_elementwise_and_scale_shift_match_ref)
+{
+    NEED_DNNL();
+    struct nf_mb b;
+    nf_mb_init(&b, 300);
+    nf_mb_tensor(&b, "s8", 1, (int64_t[]){8}, NULL, 1.5f);
+    nf_mb_tensor(&b, "t8", 1, (int64_t[]){8}, NULL, 0.5f);
+    nf_mb_tensor(&b, "s3", 1, (int64_t[]){3}, NULL, 1.5f);
+    nf_mb_tensor(&b, "t3", 1, (int64_t[]){3}, NULL, 0.5f);
+    /* Folded into the conv (only reader), then not (read twice). */
+    conv_node(&b, "c", "frame", 3, 8, 3, 1, 1, "zeros", 1);
+    nf_mb_node(&b, "'name':'ss','op':'scale_shift','inputs':['c'],"
+                   "'weight':'s8','bias':'t8'");
+    nf_mb_node(&b, "'name':'r','op':'relu','inputs':['ss']");
+    conv_node(&b, "d", "r", 8, 8, 3, 1, 1, "reflect", 1);
+    nf_mb_node(&b, "'name':'ws','op':'scale_shift','inputs':['d'],"
+                   "'weight':'s8'");
+    nf_mb_node(&b, "'name':'bs','op':'scale_shift','inputs':['d'],"
+                   "'bias':'t8'");
+    nf_mb_node(&b, "'name':'m','op':'mul','inputs':['ws','bs']");
+    nf_mb_node(&b, "'name':'a','op':'add','inputs':['m','m']");
+    conv_node(&b, "o", "a", 8, 3, 1, 1, 0, "zeros", 1);
+    nf_mb_node(&b, "'name':'fs','op':'scale_shift','inputs':['frame'],"
+                   "'weight':'s3','bias':'t3'");
+    nf_mb_node(&b, "'name':'out','op':'add','inputs':['fs','o']");
+    NF_CHECK(model_ok(finish(&b, 0, 1, "out"), "elementwise", FLOAT_TOL));
+}
+
+NF_TEST(backend_dnnl_concat_paths_match_ref)
+{
+    NEED_DNNL();
+    struct nf_mb b;
+    nf_mb_init(&b, 400);
+    /* Inputs: a leaf, a conv output (copied), a kernel of ours (written in
+     * place), the same value twice; read by a conv and by a kernel. */
+    conv_node(&b, "c", "frame", 3, 5, 3, 1, 1, "reflect", 1);
+    nf_mb_node(&b, "'name':'r','op':'relu','inputs':['c']");
+    nf_mb_node(&b, "'name':'e','op':'add','inputs':['frame','frame']");
+    nf_mb_node(&b, "'name':'k','op':'concat','inputs':['frame','r','e','r']");
+    conv_node(&b, "d", "k", 16, 6, 3, 1, 1, "reflect", 1);
+    nf_mb_node(&b, "'name':'t','op':'tanh','inputs':['d']");
+    nf_mb_node(&b, "'name':'u','op':'sigmoid','inputs':['frame']");
+    nf_mb_node(&b, "'name':'k2','op':'concat','inputs':['u','t']");
+    nf_mb_node(&b, "'name':'k3','op':'concat','inputs':['k2','k2']");
+    nf_mb_node(&b, "'name':'n','op':'relu','inputs':['k3']");
+    conv_node(&b, "out", "n", 18, 3, 1, 1, 0, "zeros", 1);
+    NF_CHECK(model_ok(finish(&b, 0, 1, "out"), "concat", FLOAT_TOL));
+}
+
+NF_TEST(backend_dnnl_resample_and_norm_match_ref)
+{
+    NEED_DNNL();
+    struct nf_mb b;
+    nf_mb_init(&b, 500);
+    nf_mb_tensor(&b, "nw", 1, (int64_t[]){8}, NULL, 1.0f);
+    nf_mb_tensor(&b, "nb", 1, (int64_t[]){8}, NULL, 0.5f);
+    conv_node(&b, "c", "frame", 3, 8, 3, 2, 1, "reflect", 1);
+    nf_mb_node(&b, "'name':'n1','op':'instance_norm','inputs':['c'],"
+                   "'weight':'nw','bias':'nb','eps':0.001");
+    nf_mb_node(&b, "'name':'r1','op':'relu','inputs':['n1']");
+    nf_mb_node(&b, "'name':'p','op':'avgpool2x2','inputs':['r1']");
+    nf_mb_node(&b, "'name':'n2','op':'instance_norm','inputs':['p']");
+    nf_mb_node(&b, "'name':'ub','op':'upsample2x_bilinear','inputs':['n2']");
+    nf_mb_node(&b, "'name':'lr','op':'leaky_relu','inputs':['ub'],"
+                   "'alpha':0.1");
+    nf_mb_node(&b, "'name':'un','op':'upsample2x_nearest','inputs':['lr']");
+    nf_mb_node(&b, "'name':'pf','op':'avgpool2x2','inputs':['frame']");
+    nf_mb_node(&b, "'name':'uf','op':'upsample2x_bilinear','inputs':['pf']");
+    conv_node(&b, "o", "un", 8, 3, 1, 1, 0, "zeros", 1);
+    nf_mb_node(&b, "'name':'out','op':'add','inputs':['o','uf']");
+    NF_CHECK(model_ok(finish(&b, 0, 4, "out"), "resample+norm", FLOAT_TOL));
+}
+
+NF_TEST(backend_dnnl_shuffles_match_ref)
+{
+    NEED_DNNL();
+    for (int r = 2; r <= 4; r += 2) {
+        struct nf_mb b;
+        nf_mb_init(&b, 600 + (uint32_t)r);
+        int c = 3 * r * r;
+        /* unshuffle -> conv (permuted weights), unshuffle -> add (PyTorch
+         * order), conv -> shuffle (permuted outputs), add -> shuffle
+         * (strided view), shuffle -> conv (copied). */
+        nf_mb_node(&b,
+                   "'name':'u','op':'pixel_unshuffle','inputs':['frame'],"
+                   "'factor':%d",
+                   r);
+        conv_node(&b, "c", "u", c, 4 * r * r, 3, 1, 1, "reflect", 1);
+        nf_mb_node(&b,
+                   "'name':'s','op':'pixel_shuffle','inputs':['c'],"
+                   "'factor':%d",
+                   r);
+        nf_mb_node(&b,
+                   "'name':'u2','op':'pixel_unshuffle','inputs':['s'],"
+                   "'factor':%d",
+                   r);
+        nf_mb_node(&b, "'name':'a','op':'add','inputs':['u2','c']");
+        nf_mb_node(&b,
+                   "'name':'s2','op':'pixel_shuffle','inputs':['a'],"
+                   "'factor':%d",
+                   r);
+        conv_node(&b, "d", "s2", 4, 3, 3, 1, 1, "zeros", 1);
+        nf_mb_node(&b, "'name':'e','op':'relu','inputs':['u']");
+        nf_mb_node(&b,
+                   "'name':'s3','op':'pixel_shuffle','inputs':['e'],"
+                   "'factor':%d",
+                   r);
+        nf_mb_node(&b, "'name':'out','op':'add','inputs':['d','s3']");
+        char what[32];
+        snprintf(what, sizeof what, "shuffles r%d", r);
+        NF_CHECK(model_ok(finish(&b, 0, r, "out"), what, FLOAT_TOL));
+    }
+}
+
+NF_TEST(backend_dnnl_input_block_matches_ref)
+{
+    NEED_DNNL();
+    /* Concats of the frame and the cache in various orders, unshuffled or
+     * not, as the first layer reads them (plan.c's input block). */
+    static const char *const orders[] = {
+        "'frame','cache.0','cache.1'", "'cache.1','frame','cache.0'",
+        "'cache.0','cache.1'", "'cache.1','cache.0','cache.2','frame'"};
+    static const int ks[] = {2, 2, 2, 3}, inputs[] = {3, 3, 2, 4};
+    for (int i = 0; i < 4; i++)
+        for (int r = 1; r <= 2; r++) {
+            struct nf_mb b;
+            nf_mb_init(&b, 700 + (uint32_t)(i * 2 + r));
+            int c = 3 * inputs[i] * r * r;
+            nf_mb_node(&b, "'name':'x','op':'concat','inputs':[%s]", orders[i]);
+            const char *in = "x";
+            if (r == 2) {
+                nf_mb_node(&b, "'name':'xu','op':'pixel_unshuffle',"
+                               "'inputs':['x'],'factor':2");
+                in = "xu";
+            }
+            conv_node(&b, "c", in, c, 12, 1, 1, 0, "zeros", 1);
+            nf_mb_node(&b, "'name':'cr','op':'relu','inputs':['c']");
+            conv_node(&b, "d", "cr", 12, 3 * r * r, 3, 1, 1, "reflect", 1);
+            const char *y = "d";
+            if (r == 2) {
+                nf_mb_node(&b, "'name':'ds','op':'pixel_shuffle',"
+                               "'inputs':['d'],'factor':2");
+                y = "ds";
+            }
+            nf_mb_node(&b, "'name':'out','op':'add','inputs':['frame','%s']",
+                       y);
+            char what[96];
+            snprintf(what, sizeof what, "block [%s] r%d", orders[i], r);
+            struct nf_model *m = finish(&b, ks[i], r, "out");
+            NF_CHECK(m != NULL);
+            const int sizes[][2] = {{6, 10}, {13, 7}, {2, 2}};
+            int ok = streams_agree(m, sizes, 3, 5, 2, 1);
+            NF_CHECK(model_ok(m, what, FLOAT_TOL));
+            NF_CHECK(ok);
+        }
+}
+
+NF_TEST(backend_dnnl_residual_paths_match_ref)
+{
+    NEED_DNNL();
+    struct nf_mb b;
+    nf_mb_init(&b, 800);
+    conv_node(&b, "a", "frame", 3, 8, 3, 1, 1, "reflect", 1);
+    nf_mb_node(&b, "'name':'ar','op':'relu','inputs':['a']");
+    /* Addend dies at the add: in place. */
+    conv_node(&b, "b", "ar", 8, 8, 3, 1, 1, "reflect", 1);
+    nf_mb_node(&b, "'name':'s1','op':'add','inputs':['b','ar']");
+    nf_mb_node(&b, "'name':'s1r','op':'relu','inputs':['s1']");
+    /* Addend still needed afterwards: copied. */
+    conv_node(&b, "c", "s1r", 8, 8, 1, 1, 0, "zeros", 1);
+    nf_mb_node(&b, "'name':'s2','op':'add','inputs':['s1r','c']");
+    /* Addend computed after the conv: no fusion. */
+    conv_node(&b, "d", "s2", 8, 8, 3, 1, 1, "zeros", 1);
+    nf_mb_node(&b, "'name':'late','op':'sigmoid','inputs':['s1r']");
+    nf_mb_node(&b, "'name':'s3','op':'add','inputs':['d','late']");
+    nf_mb_node(&b, "'name':'s4','op':'add','inputs':['s3','s1r']");
+    conv_node(&b, "out", "s4", 8, 3, 3, 1, 1, "reflect", 1);
+    NF_CHECK(model_ok(finish(&b, 0, 1, "out"), "residuals", FLOAT_TOL));
+}
+
+NF_TEST(backend_dnnl_output_forms_match_ref)
+{
+    NEED_DNNL();
+    const int sizes[][2] = {{5, 9}, {8, 8}};
+    /* Identity; the newest cache frame; a conv; a resample. */
+    struct nf_mb b;
+    nf_mb_init(&b, 900);
+    struct nf_model *m = finish(&b, 0, 1, "frame");
+    NF_CHECK(m != NULL);
+    NF_CHECK(streams_agree(m, sizes, 2, 3, 2, 2));
+    NF_CHECK(model_ok(m, "identity", 0));
+    nf_mb_init(&b, 901);
+    m = finish(&b, 2, 1, "cache.1");
+    NF_CHECK(m != NULL);
+    NF_CHECK(streams_agree(m, sizes, 2, 4, 2, 2));
+    NF_CHECK(model_ok(m, "cache.1", 0));
+    nf_mb_init(&b, 902);
+    conv_node(&b, "out", "frame", 3, 3, 3, 1, 1, "zeros", 1);
+    m = finish(&b, 1, 1, "out");
+    NF_CHECK(m != NULL);
+    NF_CHECK(streams_agree(m, sizes, 2, 4, 2, 2));
+    NF_CHECK(model_ok(m, "conv output", FLOAT_TOL));
+    /* A concat; a shuffled conv; an instance norm. */
+    nf_mb_init(&b, 904);
+    conv_node(&b, "a", "frame", 3, 1, 3, 1, 1, "reflect", 1);
+    conv_node(&b, "c", "cache.0", 3, 2, 1, 1, 0, "zeros", 1);
+    nf_mb_node(&b, "'name':'out','op':'concat','inputs':['a','c']");
+    m = finish(&b, 1, 1, "out");
+    NF_CHECK(m != NULL);
+    NF_CHECK(streams_agree(m, sizes, 2, 4, 2, 2));
+    NF_CHECK(model_ok(m, "concat output", FLOAT_TOL));
+    nf_mb_init(&b, 905);
+    conv_node(&b, "c", "frame", 3, 12, 3, 2, 1, "reflect", 1);
+    nf_mb_node(&b, "'name':'out','op':'pixel_shuffle','inputs':['c'],"
+                   "'factor':2");
+    m = finish(&b, 0, 2, "out");
+    NF_CHECK(m != NULL);
+    NF_CHECK(streams_agree(m, sizes, 2, 2, 2, 2));
+    NF_CHECK(model_ok(m, "shuffle output", FLOAT_TOL));
+    nf_mb_init(&b, 906);
+    nf_mb_node(&b, "'name':'out','op':'instance_norm','inputs':['frame']");
+    m = finish(&b, 0, 1, "out");
+    NF_CHECK(m != NULL);
+    NF_CHECK(streams_agree(m, sizes, 2, 2, 2, 2));
+    NF_CHECK(model_ok(m, "norm output", GRAPH_TOL));
+    nf_mb_init(&b, 903);
+    nf_mb_node(&b, "'name':'p','op':'avgpool2x2','inputs':['cache.0']");
+    nf_mb_node(&b, "'name':'out','op':'upsample2x_bilinear','inputs':['p']");
+    m = finish(&b, 1, 2, "out");
+    NF_CHECK(m != NULL);
+    NF_CHECK(streams_agree(m, sizes, 2, 4, 2, 2));
+    NF_CHECK(model_ok(m, "resample output", FLOAT_TOL));
+}
+
+/* --- Random graphs. --- */
+
+struct rvalue {
+    char name[16];
+    int c, shift, used;
+};
+
+/* Appends ,'name' to list (cap bytes). */
+static void list_add(char *list, size_t cap, const char *name)
+{
+    size_t l = strlen(list), n = strlen(name);
+    if (l + n + 4 >= cap)
+        return;
+    list[l++] = ',';
+    list[l++] = '\'';
+    memcpy(list + l, name, n);
+    l += n;
+    list[l++] = '\'';
+    list[l] = '\0';
+}
+
+/* A random valid graph of about n nodes whose every node reaches the
+ * output; K cache frames, shifts -1..2. */
+static struct nf_model *random_graph(uint32_t seed, int n, int k)
+{
+    struct nf_mb b;
+    struct rvalue v[128];
+    int nv = 0, id = 0;
+    nf_mb_init(&b, seed);
+    rng_state = seed * 2654435761u + 1;
+    v[nv++] = (struct rvalue){"frame", 3, 0, 0};
+    for (int j = 0; j < k; j++) {
+        snprintf(v[nv].name, sizeof v[nv].name, "cache.%d", j);
+        v[nv].c = 3;
+        v[nv].shift = 0;
+        v[nv++].used = 0;
+    }
+    for (int step = 0; step < n && nv < 100; step++) {
+        struct rvalue *x = &v[(int)(randf() * nv)];
+        struct rvalue o = {"", x->c, x->shift, 0};
+        snprintf(o.name, sizeof o.name, "n%d", id++);
+        int op = (int)(randf() * 12);
+        if (op <= 3) { /* conv */
+            static const int cs[] = {3, 4, 8, 12, 16};
+            int kk = 1 + 2 * (int)(randf() * 3), s = 1, pad = (kk - 1) / 2;
+            if (x->shift < 2 && randf() < 0.3f) {
+                s = 2;
+                kk = randf() < 0.5f ? 3 : 2;
+                pad = kk == 3;
+            }
+            o.c = cs[(int)(randf() * 5)];
+            int g = (x->c % 2 == 0 && o.c % 2 == 0 && randf() < 0.2f) ? 2 : 1;
+            o.shift = x->shift + (s == 2);
+            conv_node(&b, o.name, x->name, x->c, o.c, kk, s, pad,
+                      randf() < 0.5f ? "reflect" : "zeros", g);
+        } else if (op == 4) {
+            nf_mb_node(&b, "'name':'%s',%s,'inputs':['%s']", o.name,
+                       acts[(int)(randf() * N_ACTS)], x->name);
+        } else if (op == 5 || op == 6) { /* add/mul with a same-shape value */
+            int p = (int)(x - v);        /* x itself if nothing else fits. */
+            for (int t = 0; t < nv; t++)
+                if (v[t].c == x->c && v[t].shift == x->shift &&
+                    (p < 0 || randf() < 0.5f))
+                    p = t;
+            nf_mb_node(&b, "'name':'%s','op':'%s','inputs':['%s','%s']", o.name,
+                       op == 5 ? "add" : "mul", x->name, v[p].name);
+            v[p].used = 1;
+        } else if (op == 7) { /* concat with same-size values */
+            char list[256];
+            snprintf(list, sizeof list, "'%s'", x->name);
+            for (int t = 0; t < nv; t++)
+                if (v[t].shift == x->shift && randf() < 0.3f &&
+                    o.c + v[t].c <= 64) {
+                    list_add(list, sizeof list, v[t].name);
+                    o.c += v[t].c;
+                    v[t].used = 1;
+                }
+            if (o.c == x->c) {
+                list_add(list, sizeof list, x->name);
+                o.c *= 2;
+            }
+            nf_mb_node(&b, "'name':'%s','op':'concat','inputs':[%s]", o.name,
+                       list);
+        } else if (op == 8 && x->shift > -1) {
+            o.shift--;
+            nf_mb_node(&b, "'name':'%s','op':'%s','inputs':['%s']", o.name,
+                       randf() < 0.5f ? "upsample2x_nearest"
+                                      : "upsample2x_bilinear",
+                       x->name);
+        } else if (op == 8) {
+            o.shift++;
+            nf_mb_node(&b, "'name':'%s','op':'avgpool2x2','inputs':['%s']",
+                       o.name, x->name);
+        } else if (op == 9) {
+            nf_mb_node(&b, "'name':'%s','op':'instance_norm','inputs':['%s']",
+                       o.name, x->name);
+        } else if (op == 10 && x->c % 4 == 0 && x->shift > -1) {
+            o.c /= 4;
+            o.shift--;
+            nf_mb_node(&b,
+                       "'name':'%s','op':'pixel_shuffle','inputs':['%s'],"
+                       "'factor':2",
+                       o.name, x->name);
+        } else if (x->shift < 2 && x->c <= 16) {
+            o.c *= 4;
+            o.shift++;
+            nf_mb_node(&b,
+                       "'name':'%s','op':'pixel_unshuffle','inputs':['%s'],"
+                       "'factor':2",
+                       o.name, x->name);
+        } else {
+            nf_mb_node(&b, "'name':'%s','op':'relu','inputs':['%s']", o.name,
+                       x->name);
+        }
+        x->used = 1;
+        v[nv++] = o;
+    }
+    /* Every unused node value: to full size, 3 channels, summed. */
+    char acc[16] = "frame";
+    for (int t = 1 + k; t < nv; t++) {
+        if (v[t].used)
+            continue;
+        char cur[16];
+        snprintf(cur, sizeof cur, "%s", v[t].name);
+        for (int s = v[t].shift; s != 0; s += s > 0 ? -1 : 1) {
+            char nx[16];
+            snprintf(nx, sizeof nx, "z%d", id++);
+            nf_mb_node(&b, "'name':'%s','op':'%s','inputs':['%s']", nx,
+                       s > 0 ? "upsample2x_nearest" : "avgpool2x2", cur);
+            snprintf(cur, sizeof cur, "%s", nx);
+        }
+        char cv[16], sum[16];
+        snprintf(cv, sizeof cv, "z%d", id++);
+        snprintf(sum, sizeof sum, "z%d", id++);
+        conv_node(&b, cv, cur, v[t].c, 3, 1, 1, 0, "zeros", 1);
+        nf_mb_node(&b, "'name':'%s','op':'add','inputs':['%s','%s']", sum, acc,
+                   cv);
+        snprintf(acc, sizeof acc, "%s", sum);
+    }
+    struct nf_model *m = nf_mb_load(&b, "random", k, 4, acc);
+    nf_mb_free(&b);
+    return m;
+}
+
+NF_TEST(backend_dnnl_random_graphs_match_ref)
+{
+    NEED_DNNL();
+    int failures = 0;
+    for (uint32_t seed = 1; seed <= 150; seed++) {
+        struct nf_model *m =
+            random_graph(seed, 4 + (int)(seed % 12), (int)(seed % 3));
+        NF_CHECK(m != NULL);
+        uint32_t saved = rng_state;
+        double e = float_error(m, 4 * (1 + (int)(seed % 5)),
+                               4 * (2 + (int)(seed % 7)), 1 + (int)(seed % 2));
+        rng_state = saved;
+        if (e < 0 || e > GRAPH_TOL) {
+            printf("  random graph %u: error %.3g\n", seed, e);
+            failures++;
+        }
+        nf_model_free(m);
+    }
+    NF_CHECK_INT_EQ(failures, 0);
+}
+
+/* --- Shipped models, goldens, names, semantics. --- */
+
+/* Calls fn(path) for every .safetensors file in models/; returns the
+ * count, or minus the number of failures. */
+static int each_model(int (*fn)(const char *path))
+{
+    DIR *d = opendir("models");
+    int n = 0, bad = 0;
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 12 || strcmp(e->d_name + len - 12, ".safetensors") != 0)
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "models/%s", e->d_name);
+        printf("  %s\n", path);
+        bad += !fn(path);
+        n++;
+    }
+    if (d != NULL)
+        closedir(d);
+    return bad ? -bad : n;
+}
+
+static int shipped_model_ok(const char *path)
+{
+    char err[512];
+    struct nf_model *m = NULL;
+    if (nf_model_load(path, &m, err, sizeof err) < 0) {
+        printf("  %s\n", err);
+        return 0;
+    }
+    /* Odd sizes (padded and cropped), a batch of three slots, several
+     * frames, a reset; team sizes 1 and 2. */
+    const int sizes[][2] = {{37, 61}, {48, 64}, {17, 9}};
+    int ok = streams_agree(m, sizes, 3, 4, 3, 2) &&
+             streams_agree(m, sizes, 1, 3, 1, 1);
+    double e = float_error_sizes(m, nf_model_name(m));
+    nf_model_free(m);
+    return ok && e >= 0 && e <= GRAPH_TOL;
+}
+
+NF_TEST(backend_dnnl_shipped_models_match_ref)
+{
+    NEED_DNNL();
+    NF_CHECK(each_model(shipped_model_ok) > 0);
+}
+
+static float load_f32le(const uint8_t *p)
+{
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                 (uint32_t)p[3] << 24;
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* The dnnl float output against a PyTorch fixture (test-golden.c's). */
+static double golden(const char *model, const char *fixture)
+{
+    const int gh = 32, gw = 48;
+    char err[512];
+    struct nf_model *m = NULL;
+    double e = -1;
+    if (nf_model_load(model, &m, err, sizeof err) < 0) {
+        printf("  %s\n", err);
+        return -1;
+    }
+    int k = nf_model_cache_frames(m);
+    size_t plane = (size_t)3 * gh * gw, n = plane * (size_t)(k + 2);
+    float *buf = malloc((n + plane) * sizeof *buf);
+    uint8_t *raw = malloc(4 * n);
+    FILE *f = fopen(fixture, "rb");
+    if (buf != NULL && raw != NULL && f != NULL && fread(raw, 4, n, f) == n) {
+        const float *cache[NF_MAX_CACHE];
+        for (size_t i = 0; i < n; i++)
+            buf[i] = load_f32le(raw + 4 * i);
+        for (int j = 0; j < k; j++)
+            cache[j] = buf + plane * (size_t)(1 + j);
+        if (nf__dnnl_run_float(m, 0, buf, cache, gh, gw, buf + n) == 0)
+            e = rel_error(buf + n, buf + plane * (size_t)(1 + k), plane);
+    }
+    if (f != NULL)
+        fclose(f);
+    printf("  %s: ||a-b||/||b|| = %.3g against PyTorch\n", model, e);
+    free(raw);
+    free(buf);
+    nf_model_free(m);
+    return e;
+}
+
+NF_TEST(backend_dnnl_matches_pytorch_goldens)
+{
+    NEED_DNNL();
+    static const char *const cases[][2] = {
+        {"models/toon.safetensors", "tests/golden/toon.f32"},
+        {"models/sketch.safetensors", "tests/golden/sketch.f32"},
+        {"models/oil.safetensors", "tests/golden/oil.f32"},
+        {"tests/golden/transformernet-random.safetensors",
+         "tests/golden/transformernet-random.f32"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double e = golden(cases[i][0], cases[i][1]);
+        NF_CHECK(e >= 0 && e <= GRAPH_TOL);
+    }
+}
+
+NF_TEST(backend_dnnl_transformernet_matches_ref)
+{
+    NEED_DNNL();
+    char err[512];
+    struct nf_model *m = NULL;
+    NF_CHECK(nf_model_load("tests/golden/transformernet-random.safetensors", &m,
+                           err, sizeof err) == 0);
+    const int sizes[][2] = {{18, 26}, {12, 16}};
+    int ok = streams_agree(m, sizes, 2, 2, 2, 2);
+    nf_model_free(m);
+    NF_CHECK(ok);
+}
+
+/* Names: "cpu" and "auto" pick dnnl, "ref" the reference. */
+NF_TEST(backend_dnnl_names)
+{
+    NEED_DNNL();
+    struct nf_mb b;
+    nf_mb_init(&b, 1);
+    struct nf_model *m = finish(&b, 0, 1, "frame");
+    NF_CHECK(m != NULL);
+    static const char *const asked[] = {"auto", "cpu", "dnnl", "ref"};
+    static const char *const got[] = {"dnnl", "dnnl", "dnnl", "ref"};
+    for (int i = 0; i < 4; i++) {
+        struct nf_backend *be = NULL;
+        int rc = nf_backend_init(asked[i], m, 0, &be);
+        int same = rc == 0 && strcmp(nf_backend_name(be), got[i]) == 0;
+        nf_backend_free(be);
+        if (!same)
+            nf_model_free(m);
+        NF_CHECK(same);
+    }
+    nf_model_free(m);
+}
+
+/* Many resolutions on one backend (more than it keeps instantiated). */
+NF_TEST(backend_dnnl_resolution_changes_match_ref)
+{
+    NEED_DNNL();
+    char err[512];
+    struct nf_model *m = NULL;
+    NF_CHECK(nf_model_load("models/toon.safetensors", &m, err, sizeof err) ==
+             0);
+    const int sizes[][2] = {{8, 8},   {20, 36}, {9, 5}, {64, 40},
+                            {12, 12}, {20, 36}, {8, 8}, {33, 47},
+                            {4, 4},   {64, 40}, {9, 5}, {20, 36}};
+    int ok = streams_agree(m, sizes, 12, 2, 2, 2);
+    nf_model_free(m);
+    NF_CHECK(ok);
+}
+
+/*
+ * Streams two slots through "ref" and "dnnl" in one batch with drift
+ * corrections (backend.h): decay, decay maps and offsets, changing per
+ * frame. Returns 1 if the 8-bit outputs agree.
+ */
+static int corrected_streams(const struct nf_model *m)
+{
+    struct nf_backend *ref = NULL, *fast = NULL;
+    struct nf_slot *sr[2] = {0}, *sf[2] = {0};
+    int w = 45, h = 30, max = 0;
+    double sum = 0;
+    long n = 0;
+    struct nf_image in = image_new(w, h),
+                    oa[2] = {image_new(w, h), image_new(w, h)},
+                    ob[2] = {image_new(w, h), image_new(w, h)};
+    float grid[3 * 3 * 4], map[45 * 30];
+    for (int i = 0; i < 36; i++)
+        grid[i] = (randf() - 0.5f) * 0.4f;
+    for (int i = 0; i < w * h; i++)
+        map[i] = randf();
+    int rc = nf_backend_init("ref", m, 0, &ref);
+    if (rc == 0)
+        rc = nf_backend_init("dnnl", m, 0, &fast);
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        rc = nf_backend_slot_new(ref, &sr[k]);
+        if (rc == 0)
+            rc = nf_backend_slot_new(fast, &sf[k]);
+    }
+    for (int t = 0; t < 6 && rc == 0; t++) {
+        struct nf_correction c[2] = {
+            {.offset = t % 2 ? grid : NULL,
+             .grid_w = 4,
+             .grid_h = 3,
+             .decay = 0.3f,
+             .decay_map = t % 3 == 2 ? map : NULL},
+            {.offset = grid, .grid_w = 2, .grid_h = 1, .decay = 0.05f * t}};
+        struct nf_predict_item ia[2], ib[2];
+        scene(&in, t, 0);
+        for (int k = 0; k < 2; k++) {
+            const struct nf_correction *ck = t > 0 ? &c[k] : NULL;
+            ia[k] = (struct nf_predict_item){
+                .slot = sr[k], .in = &in, .out = &oa[k], .corr = ck};
+            ib[k] = (struct nf_predict_item){
+                .slot = sf[k], .in = &in, .out = &ob[k], .corr = ck};
+        }
+        rc = nf_backend_predict(ref, ia, 2);
+        if (rc == 0)
+            rc = nf_backend_predict(fast, ib, 2);
+        for (int k = 0; k < 2; k++)
+            diff_images(&oa[k], &ob[k], &max, &sum, &n);
+    }
+    printf("  %s corrected: %s, max diff %d, mean %.4f\n", nf_model_name(m),
+           nf_strerror(rc), max, n ? sum / n : 0.0);
+    nf_backend_free(ref);
+    nf_backend_free(fast);
+    free(in.data);
+    for (int k = 0; k < 2; k++) {
+        free(oa[k].data);
+        free(ob[k].data);
+    }
+    return rc == 0 && n > 0 && max <= 1 && sum / n <= MEAN_LEVEL;
+}
+
+/* Drift correction with the input block (toon), a ring (default), K = 0. */
+NF_TEST(backend_dnnl_correction_matches_ref)
+{
+    NEED_DNNL();
+    static const char *const paths[] = {
+        "models/toon.safetensors", "models/default.safetensors",
+        "tests/golden/transformernet-random.safetensors"};
+    for (int i = 0; i < 3; i++) {
+        char err[512];
+        struct nf_model *m = NULL;
+        NF_CHECK(nf_model_load(paths[i], &m, err, sizeof err) == 0);
+        int ok = corrected_streams(m);
+        nf_model_free(m);
+        NF_CHECK(ok);
+    }
+}
+
+/*
+ * Runs the thread plan on synthetic frames: ms[0] per frame on one thread
+ * and ms[1] on the team, for n frames; returns how many ran on the team.
+ */
+static int plan_frames(struct nf_dnnl_threads *t, double one, double team,
+                       int n)
+{
+    int on_team = 0;
+    for (int i = 0; i < n; i++) {
+        int mode = nf__dnnl_threads_pick(t);
+        on_team += mode;
+        nf__dnnl_threads_account(t, mode, mode ? team : one, 640.0 * 480);
+    }
+    return on_team;
+}
+
+/* The adaptive plan keeps the faster team size, leaves a collapsed team
+ * within a few frames and comes back when the collapse ends. */
+NF_TEST(backend_dnnl_thread_plan_follows_frame_times)
+{
+    NEED_DNNL();
+    struct nf_dnnl_threads t;
+    nf__dnnl_threads_init(&t, 2, 1);
+    t.cpus = 0; /* No /proc/stat: the test sees only its frame times. */
+    NF_CHECK(plan_frames(&t, 12, 7, 200) >= 190);
+    /* The other core gets busy: the team collapses to 60 ms a frame. */
+    int slow = plan_frames(&t, 13, 60, 20);
+    NF_CHECK(slow <= 3);
+    NF_CHECK_INT_EQ(t.mode, 0);
+    slow = plan_frames(&t, 13, 60, 2000);
+    printf("  busy: %d team frames in 2000\n", slow);
+    NF_CHECK(slow <= 12);
+    /* It is free again: back on the team within the longest interval. */
+    int back = plan_frames(&t, 12, 7, 600);
+    printf("  free again: %d of 600 frames on the team\n", back);
+    NF_CHECK(back >= 600 - 512 - 16);
+    NF_CHECK_INT_EQ(t.mode, 1);
+    /* A fixed team size never changes. */
+    nf__dnnl_threads_init(&t, 2, 0);
+    NF_CHECK_INT_EQ(plan_frames(&t, 1, 100, 50), 50);
+}
+
+NF_TEST_MAIN(
+    NF_TEST_ENTRY(backend_dnnl_names) NF_TEST_ENTRY(
+        backend_dnnl_thread_plan_follows_frame_times)
+        NF_TEST_ENTRY(backend_dnnl_conv_variants_match_ref) NF_TEST_ENTRY(
+            backend_dnnl_conv_asymmetric_kernel_matches_ref)
+            NF_TEST_ENTRY(backend_dnnl_activations_fused_and_not_match_ref) NF_TEST_ENTRY(
+                backend_dnnl_elementwise_and_scale_shift_match_ref)
+                NF_TEST_ENTRY(backend_dnnl_concat_paths_match_ref) NF_TEST_ENTRY(
+                    backend_dnnl_resample_and_norm_match_ref)
+                    NF_TEST_ENTRY(backend_dnnl_shuffles_match_ref) NF_TEST_ENTRY(
+                        backend_dnnl_input_block_matches_ref)
+                        NF_TEST_ENTRY(backend_dnnl_residual_paths_match_ref) NF_TEST_ENTRY(
+                            backend_dnnl_output_forms_match_ref)
+                            NF_TEST_ENTRY(backend_dnnl_random_graphs_match_ref) NF_TEST_ENTRY(
+                                backend_dnnl_shipped_models_match_ref)
+                                NF_TEST_ENTRY(
+                                    backend_dnnl_matches_pytorch_goldens)
+                                    NF_TEST_ENTRY(
+                                        backend_dnnl_transformernet_matches_ref)
+                                        NF_TEST_ENTRY(
+                                            backend_dnnl_resolution_changes_match_ref)
+                                            NF_TEST_ENTRY(
+                                                backend_dnnl_correction_matches_ref))
+
+#endif /* NF_HAVE_DNNL */
