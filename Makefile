@@ -13,7 +13,10 @@ CC      ?= cc
 BUILD   ?= build
 HOST    ?= 127.0.0.1
 PORT    ?= 8080
-MODEL   ?= models/default.safetensors
+# make run serves these styles (the first is the default); MODEL=FILE
+# serves that one model instead.
+STYLES  ?= models/toon.safetensors models/sketch.safetensors models/oil.safetensors
+MODEL   ?=
 
 PKGS    := libuv libwebsockets libturbojpeg jansson
 CPPFLAGS += -D_GNU_SOURCE -Icommon -Iprotocol -Ikernels -Iserver -Iclients/common
@@ -117,7 +120,8 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SERVER_LIB_OBJ) $(BUILD)/libnf.a
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/nextframe
-	$(BUILD)/nextframe --host $(HOST) --port $(PORT) --model $(MODEL) --backend cpu
+	OMP_WAIT_POLICY=passive $(BUILD)/nextframe --host $(HOST) --port $(PORT) \
+		$(foreach m,$(or $(MODEL),$(STYLES)),--model $(m)) --backend cpu
 
 test: deps
 	@$(MAKE) --no-print-directory all

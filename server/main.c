@@ -27,7 +27,7 @@ static void usage(FILE *f, const struct nf_config *d)
         "  --port P               port, 0 = any free port (default %d)\n"
         "  --model FILE           model file (.safetensors); repeat to\n"
         "                         offer several styles, the first is the\n"
-        "                         default (default models/default"
+        "                         default (default models/toon"
         ".safetensors)\n"
         "  --backend B            auto, cpu, ref, dnnl or cuda (default %s)\n"
         "  --threads N            backend threads, 0 = backend default\n"
@@ -191,7 +191,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (cfg.n_models == 0)
-        cfg.models[cfg.n_models++] = "models/default.safetensors";
+        cfg.models[cfg.n_models++] = "models/toon.safetensors";
     rc = nf_server_run(&cfg);
     return rc == 0 ? 0 : 1;
 }

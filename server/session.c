@@ -94,12 +94,29 @@ static void queue_error(struct nf_session *s, const char *code,
     queue_ctrl(s, buf, nf_ctrl_format_error(buf, sizeof buf, code, message));
 }
 
+/* The full state: style, quality, drift and every correction parameter. */
 static void queue_state(struct nf_session *s)
 {
     char buf[NF_CTRL_MSG_MAX];
-    int n = nf_ctrl_format_state(buf, sizeof buf, s->srv->styles[s->style].name,
-                                 s->quality);
-    queue_ctrl(s, buf, n);
+    struct nf_ctrl_param params[NF_CTRL_MAX_PARAMS];
+    const char *name;
+    int n_params = 0;
+
+    for (int i = 0; (name = nf_temporal_param_name(i)) != NULL &&
+                    n_params < NF_CTRL_MAX_PARAMS;
+         i++) {
+        struct nf_ctrl_param *p = &params[n_params];
+        if (strlen(name) >= sizeof p->name ||
+            nf_temporal_param_get(&s->params, name, &p->value) < 0)
+            continue;
+        strcpy(p->name, name);
+        n_params++;
+    }
+    queue_ctrl(s, buf,
+               nf_ctrl_format_state_with(buf, sizeof buf,
+                                         s->srv->styles[s->style].name,
+                                         s->quality, s->drift, params,
+                                         n_params));
 }
 
 static void queue_welcome(struct nf_session *s)

@@ -1,0 +1,130 @@
+// demo-test.mjs - drives the demo page in Debian's headless Chromium with a
+// fake camera playing a .y4m: streams FRAMES frames, exercises the drift
+// correction switch and the cache reset, reads the page's own statistics
+// (window.nfStats) back and checks them, compares the output canvas with
+// the input, and saves a screenshot. Prints one JSON line of results;
+// exits 0 when every check passed, 1 otherwise (each failure on stderr).
+//
+//   node tests/browser/demo-test.mjs URL CAMERA.y4m OUT.png [FRAMES]
+//
+// Bounds (generous: this checks that the page works, the benchmarks
+// measure speed): output at least 5 fps over the run, glass-to-glass p95
+// under 1000 ms, zero errors, zero reconnects, every frame answered but
+// the server's drops, output differing from the input by at least 8
+// levels on average.
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const [url, camera, out, framesArg = '300'] = process.argv.slice(2);
+if (!url || !camera || !out || url === '--help') {
+  console.log('usage: node tests/browser/demo-test.mjs URL CAMERA.y4m OUT.png [FRAMES]');
+  process.exit(url === '--help' ? 0 : 2);
+}
+const FRAMES = Number(framesArg);
+const failures = [];
+const check = (ok, what) => {
+  if (!ok) failures.push(what);
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'nf-chromium-'));
+const ctx = await chromium.launchPersistentContext(dir, {
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  viewport: { width: 1280, height: 900 },
+  args: [
+    '--no-sandbox', '--disable-gpu', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream',
+    `--use-file-for-fake-video-capture=${camera}`,
+  ],
+});
+const consoleErrors = [];
+let result = {};
+try {
+  const page = ctx.pages()[0] || (await ctx.newPage());
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  const t0 = Date.now();
+  await page.goto(url);
+  await page.waitForFunction(
+    (n) => window.nfStats && (window.nfStats.framesDrawn >= n || window.nfStats.errors.length > 0),
+    FRAMES,
+    { timeout: 240000, polling: 200 },
+  );
+  const seconds = (Date.now() - t0) / 1000;
+  // Let the stats panel refresh once, then read it.
+  await page.waitForTimeout(600);
+  const s = await page.evaluate(() => JSON.parse(JSON.stringify(window.nfStats)));
+
+  // The page's controls: correction off (the server confirms in 'state'),
+  // on again, then a cache reset; frames must keep flowing.
+  const states = s.stateMessages;
+  await page.click('#correction');
+  await page.waitForFunction((n) => window.nfStats.stateMessages > n && !window.nfStats.correction, states, { timeout: 10000 });
+  await page.click('#correction');
+  await page.waitForFunction((n) => window.nfStats.stateMessages > n + 1 && window.nfStats.correction, states, { timeout: 10000 });
+  const drawnBefore = await page.evaluate(() => window.nfStats.framesDrawn);
+  await page.click('#reset');
+  await page.waitForFunction((n) => window.nfStats.stateMessages > n + 2, states, { timeout: 10000 });
+  await page.waitForFunction((n) => window.nfStats.framesDrawn >= n + 10, drawnBefore, { timeout: 30000 });
+
+  // Output against input: the video frame scaled to the output's size.
+  const cmp = await page.evaluate(() => {
+    const out = document.getElementById('output');
+    const video = document.getElementById('video');
+    const w = out.width;
+    const h = out.height;
+    const c = document.createElement('canvas');
+    c.width = w;
+    c.height = h;
+    const cx = c.getContext('2d');
+    cx.drawImage(video, 0, 0, w, h);
+    const a = cx.getImageData(0, 0, w, h).data;
+    const b = out.getContext('2d').getImageData(0, 0, w, h).data;
+    let diff = 0;
+    let sum = 0;
+    let sum2 = 0;
+    let n = 0;
+    for (let i = 0; i < a.length; i += 4) {
+      for (let k = 0; k < 3; k++) {
+        diff += Math.abs(a[i + k] - b[i + k]);
+        sum += b[i + k];
+        sum2 += b[i + k] * b[i + k];
+        n++;
+      }
+    }
+    const mean = sum / n;
+    return { width: w, height: h, meanAbsDiff: diff / n, outputStd: Math.sqrt(sum2 / n - mean * mean) };
+  });
+  await page.screenshot({ path: out });
+  const after = await page.evaluate(() => JSON.parse(JSON.stringify(window.nfStats)));
+
+  const fpsRun = s.framesDrawn / seconds;
+  result = { seconds, fpsRun, stats: s, after: { framesDrawn: after.framesDrawn, errors: after.errors, state: after.state }, compare: cmp, consoleErrors };
+  check(s.framesDrawn >= FRAMES, `only ${s.framesDrawn} of ${FRAMES} frames drawn`);
+  check(s.errors.length === 0 && after.errors.length === 0, `page errors: ${JSON.stringify(after.errors)}`);
+  check(consoleErrors.length === 0, `console errors: ${JSON.stringify(consoleErrors)}`);
+  check(s.state === 'streaming' && after.state === 'streaming', `state ${s.state} / ${after.state}`);
+  check(s.reconnects === 0, `${s.reconnects} reconnects`);
+  check(fpsRun >= 5, `output ${fpsRun.toFixed(1)} fps over the run, expected >= 5`);
+  check(s.latencyP50 > 0 && s.latencyP95 < 1000, `latency p50 ${s.latencyP50} p95 ${s.latencyP95} ms, expected 0 < p95 < 1000`);
+  check(s.framesReceived + s.dropped >= s.framesSent - 2, `sent ${s.framesSent}, received ${s.framesReceived}, dropped ${s.dropped}: frames unaccounted for`);
+  check(s.stages.predict > 0 && s.stages.network >= 0, `stage timings missing: ${JSON.stringify(s.stages)}`);
+  check(Number.isFinite(s.drift) && s.drift >= 0, `drift ${s.drift}`);
+  check(['worker', 'main'].includes(s.encoder), `encoder ${s.encoder}`);
+  check(cmp.meanAbsDiff >= 8, `output differs from the input by only ${cmp.meanAbsDiff.toFixed(2)} levels`);
+  check(cmp.outputStd >= 10, `output looks blank (std ${cmp.outputStd.toFixed(2)})`);
+} catch (e) {
+  failures.push(`driver: ${e.message}`);
+} finally {
+  await ctx.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+console.log(JSON.stringify(result));
+for (const f of failures) console.error(`demo-test: FAIL ${f}`);
+process.exit(failures.length ? 1 : 0);
