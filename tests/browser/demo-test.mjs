@@ -5,7 +5,11 @@
 // the input, and saves a screenshot. Prints one JSON line of results;
 // exits 0 when every check passed, 1 otherwise (each failure on stderr).
 //
-//   node tests/browser/demo-test.mjs URL CAMERA.y4m OUT.png [FRAMES]
+//   node tests/browser/demo-test.mjs URL CAMERA.y4m OUT.png [FRAMES [MARKER]]
+//
+// With MARKER, after the checks it creates the file MARKER and waits for
+// the page to reconnect on its own (the caller restarts the server on the
+// same port when MARKER appears) and to draw 10 more frames.
 //
 // Bounds (generous: this checks that the page works, the benchmarks
 // measure speed): output at least 5 fps over the run, glass-to-glass p95
@@ -13,11 +17,11 @@
 // the server's drops, output differing from the input by at least 8
 // levels on average.
 import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const [url, camera, out, framesArg = '300'] = process.argv.slice(2);
+const [url, camera, out, framesArg = '300', marker] = process.argv.slice(2);
 if (!url || !camera || !out || url === '--help') {
   console.log('usage: node tests/browser/demo-test.mjs URL CAMERA.y4m OUT.png [FRAMES]');
   process.exit(url === '--help' ? 0 : 2);
@@ -119,6 +123,29 @@ try {
   check(['worker', 'main'].includes(s.encoder), `encoder ${s.encoder}`);
   check(cmp.meanAbsDiff >= 8, `output differs from the input by only ${cmp.meanAbsDiff.toFixed(2)} levels`);
   check(cmp.outputStd >= 10, `output looks blank (std ${cmp.outputStd.toFixed(2)})`);
+
+  if (marker) {
+    const before = after.framesDrawn;
+    writeFileSync(marker, 'restart the server now\n');
+    try {
+      await page.waitForFunction(() => window.nfStats.state === 'reconnecting', null, { timeout: 30000 });
+      const notice = await page.textContent('#notice');
+      result.reconnectNotice = notice;
+      await page.waitForFunction(
+        (n) => window.nfStats.reconnects >= 1 && window.nfStats.state === 'streaming' && window.nfStats.framesDrawn >= n + 10,
+        before,
+        { timeout: 60000, polling: 200 },
+      );
+      const r = await page.evaluate(() => JSON.parse(JSON.stringify(window.nfStats)));
+      result.reconnect = { reconnects: r.reconnects, framesDrawn: r.framesDrawn, errors: r.errors, closeCode: r.closeCode };
+      // SIGTERM closes with 1001; retries while the server is down are
+      // refused (1006) until it listens again.
+      check(/going away.*reconnecting/.test(notice), `the notice does not say the server went away (${notice})`);
+      check(r.errors.length === 0, `errors around the reconnect: ${JSON.stringify(r.errors)}`);
+    } catch (e) {
+      failures.push(`no reconnect after the server restart: ${e.message}`);
+    }
+  }
 } catch (e) {
   failures.push(`driver: ${e.message}`);
 } finally {

@@ -2,7 +2,8 @@
 # camera playing vtest.avi (as a 30 fps .y4m), streams 300 frames through
 # the server running the toon model, switches drift correction off and on,
 # resets the cache, and checks the page's own statistics (window.nfStats)
-# and that the output differs from the input (tests/browser/demo-test.mjs).
+# and that the output differs from the input (tests/browser/demo-test.mjs);
+# then restarts the server and checks that the page reconnects on its own.
 # Also checks the Content-Security-Policy header the page runs under. The
 # screenshot is kept in $BUILD/test-logs/browser-demo.png.
 . tests/lib.sh
@@ -25,6 +26,22 @@ start_server --model models/toon.safetensors --model models/sketch.safetensors
 curl -sI "$BASE/" | grep -qi "^content-security-policy: .*script-src 'self'" ||
     fail "the demo page is served without a strict Content-Security-Policy"
 mkdir -p "$BUILD/test-logs"
+# The driver creates $MARK when the checks are done; the server is then
+# restarted on the same port and the page must reconnect on its own.
+MARK=$NF_TMP/restart
 node tests/browser/demo-test.mjs "$BASE/?autostart=1&width=320" "$CAM" \
-    "$BUILD/test-logs/browser-demo.png" 300 || fail "demo-test failed (above)"
+    "$BUILD/test-logs/browser-demo.png" 300 "$MARK" &
+NODE=$!
+i=0
+while [ ! -f "$MARK" ] && kill -0 $NODE 2>/dev/null && [ $i -lt 2400 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+if [ -f "$MARK" ]; then
+    OLD_PORT=$PORT
+    stop_server
+    sleep 1 # The page sees 1001 and waits 1 s before its first retry.
+    start_server --model models/toon.safetensors --port "$OLD_PORT"
+fi
+wait $NODE || fail "demo-test failed (above)"
 stop_server
