@@ -113,10 +113,9 @@ static void queue_state(struct nf_session *s)
         n_params++;
     }
     queue_ctrl(s, buf,
-               nf_ctrl_format_state_with(buf, sizeof buf,
-                                         s->srv->styles[s->style].name,
-                                         s->quality, s->drift, params,
-                                         n_params));
+               nf_ctrl_format_state_with(
+                   buf, sizeof buf, s->srv->styles[s->style].name, s->quality,
+                   s->drift, params, n_params));
 }
 
 static void queue_welcome(struct nf_session *s)
