@@ -120,7 +120,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SERVER_LIB_OBJ) $(BUILD)/libnf.a
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/nextframe
-	OMP_WAIT_POLICY=passive $(BUILD)/nextframe --host $(HOST) --port $(PORT) \
+	$(BUILD)/nextframe --host $(HOST) --port $(PORT) \
 		$(foreach m,$(or $(MODEL),$(STYLES)),--model $(m)) --backend cpu
 
 test: deps

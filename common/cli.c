@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "error.h"
 
@@ -22,4 +23,17 @@ int nf_cli_number(const char *prog, const char *opt, const char *s, double lo,
     }
     *out = v;
     return 0;
+}
+
+void nf_cli_omp_passive(char **argv)
+{
+#ifdef NF_HAVE_DNNL
+    if (getenv("OMP_WAIT_POLICY") != NULL ||
+        setenv("OMP_WAIT_POLICY", "passive", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    /* Not re-executed (no /proc?): go on with the policy libgomp chose. */
+#else
+    (void)argv;
+#endif
 }

@@ -12,4 +12,17 @@
 int nf_cli_number(const char *prog, const char *opt, const char *s, double lo,
                   double hi, double *out);
 
+/*
+ * Makes OpenMP's idle threads sleep instead of spin (OMP_WAIT_POLICY=
+ * passive) unless the environment already chose a policy. libgomp reads
+ * the variable only when it loads, so this sets it and re-executes the
+ * program (/proc/self/exe, same argv); it returns only when nothing was
+ * done or the re-exec failed. Call it first thing in main(), from the only
+ * thread. Why: with the default policy an idle team spins on its cores,
+ * and on a busy machine the oneDNN backend then runs about 3x slower
+ * (kernels/dnnl/README.md, "Thread plan"). A build without OpenMP does
+ * nothing.
+ */
+void nf_cli_omp_passive(char **argv);
+
 #endif /* NF_CLI_H */

@@ -113,6 +113,8 @@ int main(int argc, char **argv)
     struct nf_config cfg, defaults;
     int c, rc;
 
+    nf_cli_omp_passive(argv);
+
     nf_config_defaults(&cfg);
     defaults = cfg;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {

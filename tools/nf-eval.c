@@ -862,6 +862,8 @@ int main(int argc, char **argv)
     struct run r;
     struct summary m;
     struct series cmp = {0, NULL};
+
+    nf_cli_omp_passive(argv);
     parse(&o, argc, argv);
     if (o.compare != NULL)
         csv_read(&cmp, o.compare);
