@@ -2,7 +2,8 @@
 // fake camera playing a .y4m: streams FRAMES frames, exercises the drift
 // correction switch and the cache reset, reads the page's own statistics
 // (window.nfStats) back and checks them, compares the output canvas with
-// the input, and saves a screenshot. Prints one JSON line of results;
+// the input, saves a screenshot, and checks the messages for a browser
+// without a needed API and for a denied camera. Prints one JSON line of results;
 // exits 0 when every check passed, 1 otherwise (each failure on stderr).
 //
 //   node tests/browser/demo-test.mjs URL CAMERA.y4m OUT.png [FRAMES [MARKER]]
@@ -123,6 +124,30 @@ try {
   check(['worker', 'main'].includes(s.encoder), `encoder ${s.encoder}`);
   check(cmp.meanAbsDiff >= 8, `output differs from the input by only ${cmp.meanAbsDiff.toFixed(2)} levels`);
   check(cmp.outputStd >= 10, `output looks blank (std ${cmp.outputStd.toFixed(2)})`);
+
+  // Failures a person can meet, each with its own message: a browser
+  // without a needed API, and a denied camera (both simulated in a fresh
+  // page before the page's script runs).
+  const lacking = await ctx.newPage();
+  await lacking.addInitScript(() => {
+    delete window.createImageBitmap;
+  });
+  await lacking.goto(url.replace('autostart=1', 'autostart=0'));
+  const lackText = await lacking.textContent('#errors');
+  check(/lacks createImageBitmap/.test(lackText), `no unsupported-browser message (${lackText})`);
+  check(await lacking.isDisabled('#start'), 'Start is enabled in an unsupported browser');
+  await lacking.close();
+  const denied = await ctx.newPage();
+  await denied.addInitScript(() => {
+    navigator.mediaDevices.getUserMedia = () =>
+      Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+  });
+  await denied.goto(url);
+  await denied.waitForFunction(() => window.nfStats.errors.length > 0, null, { timeout: 10000 });
+  const deniedText = await denied.textContent('#errors');
+  check(/Camera permission denied/.test(deniedText), `no permission-denied message (${deniedText})`);
+  check((await denied.textContent('#start')) === 'Start', 'Start did not come back after a denied camera');
+  await denied.close();
 
   if (marker) {
     const before = after.framesDrawn;
