@@ -4,7 +4,8 @@
 The default model is a small hand-designed (not trained) temporal
 stylization network named "default": smoothed, slightly posterized colours
 with dark ink on strong edges, blended with the model's own previous output
-so that the cache matters. A trained model will replace it. The network and
+so that the cache matters. The trained toon model replaced it as the
+server's default; it stays as the small model of the tests. The network and
 the file format are described in kernels/MODEL.md.
 
 Python 3 standard library only; the output is byte-for-byte deterministic.
