@@ -4,6 +4,7 @@
 #   make run      install what is missing, build, start the server (CPU)
 #   make test     install what is missing, build, run every test
 #   make lint     clang-format check and cppcheck
+#   make bench    benchmarks (bench/run.sh, bench/RESULTS.md)
 #   make models   regenerate the shipped models
 #   make clean
 #
@@ -53,7 +54,7 @@ SERVER_LIB_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_OBJ))
 TESTS      := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 PROGRAMS := $(BUILD)/nextframe $(BUILD)/nf-client $(BUILD)/nf-probe \
-            $(BUILD)/nf-eval
+            $(BUILD)/nf-eval $(BUILD)/nf-bench
 
 # The oneDNN backend (kernels/dnnl/, backend "dnnl") is built when Debian's
 # libdnnl-dev is installed (tools/install-deps.sh installs it); DNNL=0 leaves
@@ -68,7 +69,7 @@ $(BUILD)/obj/bench/%.o: CFLAGS += -fopenmp
 PROGRAMS += $(BUILD)/nf-kernel-bench
 endif
 
-.PHONY: all deps run test unit lint models clean obs-plugin
+.PHONY: all deps run test unit lint models clean obs-plugin bench
 all: $(PROGRAMS) $(TESTS)
 
 # Installs missing system packages once (tools/install-deps.sh).
@@ -92,6 +93,9 @@ $(BUILD)/nf-client: $(BUILD)/obj/clients/nf-client.o $(BUILD)/libnf.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/nf-eval: $(BUILD)/obj/tools/nf-eval.o $(BUILD)/libnf.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/nf-bench: $(BUILD)/obj/bench/nf-bench.o $(BUILD)/libnf.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/nf-probe: $(BUILD)/obj/tests/nf-probe.o $(BUILD)/libnf.a
@@ -130,6 +134,13 @@ test: deps
 
 lint: deps
 	@sh tools/lint.sh
+
+# Benchmarks (bench/run.sh): kernels, the server under load against the
+# Python baseline, memory per session; results in build/bench/, recorded
+# in bench/RESULTS.md. BENCH_ARGS=--long adds the 10-minute memory run.
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh bench/run.sh $(BENCH_ARGS)
 
 # Retrains and exports the three style models (tools/train/make-models.sh,
 # deterministic for its fixed seeds), and rewrites the hand-made default.
