@@ -6,7 +6,9 @@
 # three loops) at most 1.10 times that of the first, no NaN or infinite
 # value, and flicker on static pixels at most half the anchor's. The window
 # is a whole number of loops so that both windows see the same pictures.
-# The reference backend keeps the run deterministic on any machine.
+# The reference backend keeps the run deterministic on any machine. Then
+# the same for the served default model, toon, on the best CPU backend
+# (oneDNN when built).
 . "$(dirname "$0")/../lib.sh"
 
 [ -x "$BUILD/nf-eval" ] || fail "$BUILD/nf-eval is missing (make)"
@@ -19,4 +21,11 @@ cat "$NF_TMP/summary.txt"
 [ $rc -eq 0 ] || fail "nf-eval --check: the bounds do not hold (status $rc)"
 [ "$(wc -l <"$NF_TMP/run.csv")" -eq 3001 ] || fail "CSV does not have 3000 rows"
 grep -q '</svg>' "$NF_TMP/run.svg" || fail "SVG plot is incomplete"
+
+"$BUILD/nf-eval" --model models/toon.safetensors --input "$IN" \
+    --frames 3000 --loop --window 300 --quiet --check \
+    --csv "$NF_TMP/toon.csv" --plot "$NF_TMP/toon.svg" >"$NF_TMP/toon.txt"
+rc=$?
+cat "$NF_TMP/toon.txt"
+[ $rc -eq 0 ] || fail "nf-eval --check, toon: the bounds do not hold (status $rc)"
 exit 0
