@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential pkg-config libuv1-dev libwebsockets-dev
 libwebsockets-evlib-uv libturbojpeg0-dev libjansson-dev ffmpeg opencv-doc
 python3 clang-format cppcheck curl bc libobs-dev libsimde-dev obs-studio
-xvfb python3-websockets libdnnl-dev chromium nodejs npm"
+xvfb python3-websockets libdnnl-dev chromium"
 
 missing=""
 for p in $PKGS; do
@@ -16,6 +16,11 @@ for p in $PKGS; do
         missing="$missing $p"
     fi
 done
+# Node.js and npm (the browser test's playwright-core) by command, not by
+# package: a machine may have them from elsewhere (nodesource's nodejs
+# bundles npm and conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 
 echo "install-deps: installing:$missing"

@@ -241,7 +241,14 @@ rc=$?
 OBS_PID=""
 echo "--- the plugin's lines in OBS's log:"
 grep -h '\[nextframe\]' "$C"/logs/*.txt
-[ $rc -eq 0 ] || fail "OBS exited with status $rc after SIGINT"
+if [ $rc -ne 0 ]; then
+    # Keep OBS's crash report (its backtrace names the module).
+    mkdir -p "$BUILD/test-logs"
+    cat "$C"/crashes/* >"$BUILD/test-logs/obs-crash.txt" 2>/dev/null &&
+        echo "OBS's crash report: $BUILD/test-logs/obs-crash.txt" &&
+        grep -m 12 -E '^ *[0-9a-f]{8,}|Thread|nextframe' "$BUILD/test-logs/obs-crash.txt"
+    fail "OBS exited with status $rc after SIGINT"
+fi
 grep -q "connected to $URL" "$C"/logs/*.txt || fail "no 'connected' line in OBS's log"
 if [ "$SHOT" != - ]; then
     ffmpeg -nostdin -loglevel error -y -i "$SHOT.a.png" -i "$SHOT.b.png" \
