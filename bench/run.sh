@@ -92,8 +92,8 @@ rss_kb() { sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
 say "compute: the model alone (nf-kernel-bench, oneDNN backend vs reference)"
 if [ -x "$BUILD/nf-kernel-bench" ]; then
     # The reference backend only at 320x240 (it takes 1.2 s a frame at 720p).
-    echo "   $BUILD/nf-kernel-bench --frames 60 --threads 1,2,0 --sizes 640x480,1280x720 --no-ref --layers $MODEL"
-    "$BUILD/nf-kernel-bench" --frames 60 --threads 1,2,0 \
+    echo "   $BUILD/nf-kernel-bench --frames 30 --threads 1,2,0 --sizes 640x480,1280x720 --no-ref --layers $MODEL"
+    "$BUILD/nf-kernel-bench" --frames 30 --threads 1,2,0 \
         --sizes 640x480,1280x720 --no-ref --layers "$MODEL" | tee "$OUT/kernel.txt"
     echo "   $BUILD/nf-kernel-bench --frames 10 --threads 2 --sizes 320x240 $MODEL"
     "$BUILD/nf-kernel-bench" --frames 10 --threads 2 --sizes 320x240 "$MODEL" | tee -a "$OUT/kernel.txt"
