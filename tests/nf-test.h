@@ -11,6 +11,7 @@
 #define NF_TEST_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,6 +67,19 @@ struct nf_test_entry {
 };
 
 #define NF_TEST_ENTRY(name) {#name, test_##name},
+
+/* ||a - b|| / ||b|| over n floats, in double (||a - b|| when b is all 0):
+ * the normalized error the backend and golden tests bound. */
+static inline double nf_test_rel_error(const float *a, const float *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
 
 static inline int nf_test_run(const struct nf_test_entry *t, int n, int argc,
                               char **argv)

@@ -58,17 +58,6 @@ static int dnnl_here(void)
             NF_SKIP("oneDNN backend not available");                           \
     } while (0)
 
-static double rel_error(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 static uint32_t rng_state = 12345;
 
 static float randf(void)
@@ -103,7 +92,7 @@ static double float_error(const struct nf_model *m, int h, int w, int threads)
     if (rc < 0)
         printf("  run_float %dx%d: %s\n", w, h, nf_strerror(rc));
     else
-        e = rel_error(out, ref, plane);
+        e = nf_test_rel_error(out, ref, plane);
     free(buf);
     return e;
 }
@@ -856,7 +845,8 @@ static double golden(const char *model, const char *fixture)
         for (int j = 0; j < k; j++)
             cache[j] = buf + plane * (size_t)(1 + j);
         if (nf__dnnl_run_float(m, 0, buf, cache, gh, gw, buf + n) == 0)
-            e = rel_error(buf + n, buf + plane * (size_t)(1 + k), plane);
+            e = nf_test_rel_error(buf + n, buf + plane * (size_t)(1 + k),
+                                  plane);
     }
     if (f != NULL)
         fclose(f);

@@ -55,18 +55,6 @@ static float load_f32le(const uint8_t *p)
     return v;
 }
 
-/* ||a - b|| / ||b|| over n floats, in double. */
-static double rel_error(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /*
  * Loads model and fixture, runs the backend, and returns the normalized
  * error (or -1 after printing why the case could not run).
@@ -105,7 +93,7 @@ static double golden_error(const char *model_path, const char *fixture)
         printf("  nf__cpu_run_float: %s\n", nf_strerror(rc));
         goto fail;
     }
-    e = rel_error(out, buf + plane * (size_t)(1 + k), plane);
+    e = nf_test_rel_error(out, buf + plane * (size_t)(1 + k), plane);
     printf("  %s: ||a-b||/||b|| = %.3g (%s, K = %d, %zu params)\n", model_path,
            e, nf_model_name(m), k, nf_model_params(m));
 fail:
