@@ -13,12 +13,41 @@
 #include "timeutil.h"
 
 #define NF_SCHED_MAX_BATCH 64
+#define NF_SCHED_SLOTS     2 /* Batches in the pipeline at once. */
 
 /* Per batch position: decoded input and output pixels, reused. */
 struct worker_img {
     uint8_t *rgb_in;
     uint8_t *rgb_out;
     size_t cap; /* Bytes of each. */
+};
+
+/* Where a batch slot is in the pipeline. */
+enum slot_state {
+    SLOT_FREE,      /* Unused. */
+    SLOT_PREP,      /* The codec thread decodes it. */
+    SLOT_QUEUED,    /* Waits for the predict thread. */
+    SLOT_PREDICT,   /* The predict thread runs it. */
+    SLOT_PREDICTED, /* Waits for the codec thread to finish it. */
+    SLOT_FINISH,    /* The codec thread finishes it (correct, encode). */
+};
+
+/*
+ * One batch on its way through the pipeline. state is guarded by the
+ * scheduler's lock; everything else belongs to the thread the state names
+ * (codec thread in PREP and FINISH, predict thread in PREDICT).
+ */
+struct batch {
+    enum slot_state state;
+    uint64_t seq; /* Order of preparation: finished in this order. */
+    int n;
+    struct nf_job *jobs[NF_SCHED_MAX_BATCH];
+    struct nf_predict_item items[NF_SCHED_MAX_BATCH][NF_TEMPORAL_MAX_ITEMS];
+    struct nf_temporal *temporal[NF_SCHED_MAX_BATCH];
+    struct nf_image in[NF_SCHED_MAX_BATCH], out[NF_SCHED_MAX_BATCH];
+    int n_items[NF_SCHED_MAX_BATCH];
+    int failed[NF_SCHED_MAX_BATCH]; /* Failed before predict. */
+    struct worker_img img[NF_SCHED_MAX_BATCH];
 };
 
 struct nf_sched {
@@ -28,25 +57,28 @@ struct nf_sched {
     struct nf_sched_config cfg;
     nf_sched_done_cb on_done;
     void *arg;
-    pthread_t thread;
+    pthread_t codec_thread, predict_thread;
 
     pthread_mutex_t lock;
-    pthread_cond_t cond;
+    pthread_cond_t codec_cond;   /* Work for the codec thread. */
+    pthread_cond_t predict_cond; /* Work for the predict thread. */
     /* Guarded by lock. */
     struct nf_sched_client *ready_head, *ready_tail;
     struct nf_job *done_head, *done_tail;
     int stop;
     int backlog;
+    uint64_t next_seq;
+    struct nf_sched_stats stats;
 
     uv_async_t async; /* Loop thread (uv_async_send from any thread). */
     void (*close_cb)(void *);
     void *close_arg;
 
-    /* Worker thread only. */
+    /* States guarded by lock; contents as struct batch says. */
+    struct batch slot[NF_SCHED_SLOTS];
+    /* Codec thread only. */
     struct nf_jpeg *jpeg;
-    struct worker_img img[NF_SCHED_MAX_BATCH];
 };
-
 static int img_reserve(struct worker_img *w, size_t bytes)
 {
     uint8_t *a, *b;
@@ -129,112 +161,234 @@ static int encode_job(struct nf_sched *s, struct nf_job *job,
 }
 
 /*
- * Runs one batch: decode every job, predict the jobs of each backend
- * together (each job adds one item, two on its anchor frames), stabilize
- * each output (nf_temporal_end), encode every job. A failed job gets its
- * status and the others go on.
+ * Codec thread: decodes every job of b and opens its frame (nf_temporal_
+ * begin: correction inputs, anchor item). A failed job keeps its status and
+ * is skipped by predict.
  */
-static void run_batch(struct nf_sched *s, struct nf_job **jobs, int n)
+static void prepare_batch(struct nf_sched *s, struct batch *b)
 {
-    struct nf_predict_item items[NF_SCHED_MAX_BATCH][NF_TEMPORAL_MAX_ITEMS];
-    struct nf_temporal *temporal[NF_SCHED_MAX_BATCH];
-    struct nf_image in[NF_SCHED_MAX_BATCH], out[NF_SCHED_MAX_BATCH];
-    int n_items[NF_SCHED_MAX_BATCH] = {0};
-    int done[NF_SCHED_MAX_BATCH] = {0};
-
-    for (int i = 0; i < n; i++) {
-        struct nf_job *j = jobs[i];
+    for (int i = 0; i < b->n; i++) {
+        struct nf_job *j = b->jobs[i];
+        struct worker_img *w = &b->img[i];
         j->t_start_us = nf_now_us();
-        j->status = decode_job(s, j, &s->img[i]);
+        b->n_items[i] = 0;
+        j->status = decode_job(s, j, w);
         if (j->status == 0)
-            j->status = prepare_temporal(j, &temporal[i]);
+            j->status = prepare_temporal(j, &b->temporal[i]);
         if (j->status == 0) {
-            in[i] = (struct nf_image){s->img[i].rgb_in, j->hdr.width,
-                                      j->hdr.height, j->hdr.width * 3};
-            out[i] = (struct nf_image){s->img[i].rgb_out, j->hdr.width,
-                                       j->hdr.height, j->hdr.width * 3};
-            n_items[i] =
-                nf_temporal_begin(temporal[i], &in[i], &out[i], items[i]);
-            if (n_items[i] < 0)
-                j->status = n_items[i];
+            int wd = j->hdr.width, ht = j->hdr.height;
+            b->in[i] = (struct nf_image){w->rgb_in, wd, ht, wd * 3};
+            b->out[i] = (struct nf_image){w->rgb_out, wd, ht, wd * 3};
+            b->n_items[i] = nf_temporal_begin(b->temporal[i], &b->in[i],
+                                              &b->out[i], b->items[i]);
+            if (b->n_items[i] < 0)
+                j->status = b->n_items[i];
         }
-        if (j->status != 0)
-            done[i] = 1;
+        b->failed[i] = j->status != 0;
     }
-    /* Group the remaining jobs by backend, one predict call per group. */
-    for (int i = 0; i < n; i++) {
+}
+
+/*
+ * Predict thread: runs the items of b's jobs, those of each backend as one
+ * nf_backend_predict() call (each job adds one item, two on its anchor
+ * frames).
+ */
+static void predict_batch(struct batch *b)
+{
+    int grouped[NF_SCHED_MAX_BATCH] = {0};
+    for (int i = 0; i < b->n; i++) {
         struct nf_predict_item
             group[NF_SCHED_MAX_BATCH * NF_TEMPORAL_MAX_ITEMS];
         int members[NF_SCHED_MAX_BATCH], m = 0, g = 0;
-        uint64_t t0, dt;
-        if (done[i])
+        if (b->failed[i] || grouped[i])
             continue;
-        for (int k = i; k < n; k++) {
-            if (!done[k] && jobs[k]->backend == jobs[i]->backend) {
+        for (int k = i; k < b->n; k++) {
+            if (!b->failed[k] && !grouped[k] &&
+                b->jobs[k]->backend == b->jobs[i]->backend) {
                 members[m++] = k;
-                memcpy(&group[g], items[k], sizeof items[k][0] * n_items[k]);
-                g += n_items[k];
-                done[k] = 1;
+                memcpy(&group[g], b->items[k],
+                       sizeof b->items[k][0] * b->n_items[k]);
+                g += b->n_items[k];
+                grouped[k] = 1;
             }
         }
-        t0 = nf_now_us();
-        nf_backend_predict(jobs[i]->backend, group, g);
-        dt = nf_now_us() - t0;
+        uint64_t t0 = nf_now_us();
+        nf_backend_predict(b->jobs[i]->backend, group, g);
+        uint32_t dt = (uint32_t)(nf_now_us() - t0);
         g = 0;
         for (int k = 0; k < m; k++) {
             int x = members[k];
-            struct nf_job *j = jobs[x];
-            memcpy(items[x], &group[g], sizeof items[x][0] * n_items[x]);
-            g += n_items[x];
-            j->predict_us = (uint32_t)dt;
-            j->status = nf_temporal_end(temporal[x], items[x], n_items[x]);
-            j->drift = nf_temporal_drift(temporal[x]);
-            if (j->status == 0)
-                j->status = encode_job(s, j, &s->img[x]);
+            memcpy(b->items[x], &group[g],
+                   sizeof b->items[x][0] * b->n_items[x]);
+            g += b->n_items[x];
+            b->jobs[x]->predict_us = dt;
         }
     }
 }
 
-static void *worker_main(void *arg)
+/* Codec thread: closes each predicted frame (stabilizer, drift) and
+ * encodes it. */
+static void finish_batch(struct nf_sched *s, struct batch *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        struct nf_job *j = b->jobs[i];
+        if (b->failed[i])
+            continue;
+        j->status = nf_temporal_end(b->temporal[i], b->items[i], b->n_items[i]);
+        j->drift = nf_temporal_drift(b->temporal[i]);
+        if (j->status == 0)
+            j->status = encode_job(s, j, &b->img[i]);
+    }
+}
+
+/* The slot in state st prepared first, or NULL. Lock held. */
+static struct batch *oldest(struct nf_sched *s, enum slot_state st)
+{
+    struct batch *best = NULL;
+    for (int i = 0; i < NF_SCHED_SLOTS; i++)
+        if (s->slot[i].state == st &&
+            (best == NULL || s->slot[i].seq < best->seq))
+            best = &s->slot[i];
+    return best;
+}
+
+static int in_pipeline(const struct nf_sched *s)
+{
+    for (int i = 0; i < NF_SCHED_SLOTS; i++)
+        if (s->slot[i].state != SLOT_FREE)
+            return 1;
+    return 0;
+}
+
+/*
+ * A free slot to prepare into, when a batch may start now: none waits for
+ * the predict thread already (so that the batch prepared next holds the
+ * newest frames) and some session without a frame in flight has one
+ * waiting. Lock held.
+ */
+static struct batch *slot_to_prepare(struct nf_sched *s)
+{
+    struct batch *free_slot = NULL;
+    for (int i = 0; i < NF_SCHED_SLOTS; i++) {
+        if (s->slot[i].state == SLOT_QUEUED || s->slot[i].state == SLOT_PREP)
+            return NULL;
+        if (s->slot[i].state == SLOT_FREE && free_slot == NULL)
+            free_slot = &s->slot[i];
+    }
+    if (free_slot == NULL || s->stop)
+        return NULL;
+    for (struct nf_sched_client *c = s->ready_head; c; c = c->next_ready)
+        if (!c->in_flight)
+            return free_slot;
+    return NULL;
+}
+
+/* Moves waiting jobs of sessions with none in flight into b, in arrival
+ * order, up to max_batch. Lock held. */
+static void take_ready(struct nf_sched *s, struct batch *b)
+{
+    struct nf_sched_client **pp = &s->ready_head, *prev = NULL;
+    b->n = 0;
+    while (*pp && b->n < s->cfg.max_batch) {
+        struct nf_sched_client *c = *pp;
+        if (c->in_flight) {
+            prev = c;
+            pp = &c->next_ready;
+            continue;
+        }
+        *pp = c->next_ready;
+        if (s->ready_tail == c)
+            s->ready_tail = prev;
+        c->next_ready = NULL;
+        c->in_ready = 0;
+        c->in_flight = 1;
+        b->jobs[b->n++] = c->pending;
+        c->pending = NULL;
+    }
+    b->seq = s->next_seq++;
+}
+
+/*
+ * The codec thread: finishes predicted batches first (their frames are
+ * the oldest), otherwise prepares the next batch while the predict thread
+ * runs the previous one. A session has at most one frame in the pipeline,
+ * since each frame's correction starts from the previous frame's end.
+ */
+static void *codec_main(void *arg)
 {
     struct nf_sched *s = arg;
-    struct nf_job *jobs[NF_SCHED_MAX_BATCH];
-
+    pthread_mutex_lock(&s->lock);
     for (;;) {
-        int n = 0;
-        pthread_mutex_lock(&s->lock);
-        while (!s->stop && !s->ready_head)
-            pthread_cond_wait(&s->cond, &s->lock);
-        if (s->stop) {
+        struct batch *b = oldest(s, SLOT_PREDICTED);
+        if (b != NULL) {
+            b->state = SLOT_FINISH;
             pthread_mutex_unlock(&s->lock);
+            finish_batch(s, b);
+            pthread_mutex_lock(&s->lock);
+            for (int i = 0; i < b->n; i++) {
+                struct nf_job *j = b->jobs[i];
+                j->client->in_flight = 0;
+                j->next = NULL;
+                if (s->done_tail)
+                    s->done_tail->next = j;
+                else
+                    s->done_head = j;
+                s->done_tail = j;
+            }
+            b->state = SLOT_FREE;
+            s->stats.batches++;
+            s->stats.jobs += (uint64_t)b->n;
+            /* Let a stopping predict thread see the pipeline empty. */
+            pthread_cond_signal(&s->predict_cond);
+            pthread_mutex_unlock(&s->lock);
+            uv_async_send(&s->async);
+            pthread_mutex_lock(&s->lock);
+            continue;
+        }
+        b = slot_to_prepare(s);
+        if (b != NULL) {
+            int overlap = oldest(s, SLOT_PREDICT) != NULL;
+            take_ready(s, b);
+            b->state = SLOT_PREP;
+            pthread_mutex_unlock(&s->lock);
+            prepare_batch(s, b);
+            pthread_mutex_lock(&s->lock);
+            s->stats.overlapped += (uint64_t)overlap;
+            b->state = SLOT_QUEUED;
+            pthread_cond_signal(&s->predict_cond);
+            continue;
+        }
+        if (s->stop && !in_pipeline(s))
             break;
-        }
-        while (s->ready_head && n < s->cfg.max_batch) {
-            struct nf_sched_client *c = s->ready_head;
-            s->ready_head = c->next_ready;
-            if (!s->ready_head)
-                s->ready_tail = NULL;
-            c->next_ready = NULL;
-            c->in_ready = 0;
-            jobs[n++] = c->pending;
-            c->pending = NULL;
-        }
-        pthread_mutex_unlock(&s->lock);
-
-        run_batch(s, jobs, n);
-
-        pthread_mutex_lock(&s->lock);
-        for (int i = 0; i < n; i++) {
-            jobs[i]->next = NULL;
-            if (s->done_tail)
-                s->done_tail->next = jobs[i];
-            else
-                s->done_head = jobs[i];
-            s->done_tail = jobs[i];
-        }
-        pthread_mutex_unlock(&s->lock);
-        uv_async_send(&s->async);
+        pthread_cond_wait(&s->codec_cond, &s->lock);
     }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* The predict thread: runs prepared batches in order. */
+static void *predict_main(void *arg)
+{
+    struct nf_sched *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        struct batch *b = oldest(s, SLOT_QUEUED);
+        if (b != NULL) {
+            b->state = SLOT_PREDICT;
+            /* The codec thread may prepare the next batch meanwhile. */
+            pthread_cond_signal(&s->codec_cond);
+            pthread_mutex_unlock(&s->lock);
+            predict_batch(b);
+            pthread_mutex_lock(&s->lock);
+            b->state = SLOT_PREDICTED;
+            pthread_cond_signal(&s->codec_cond);
+            continue;
+        }
+        if (s->stop && !in_pipeline(s))
+            break;
+        pthread_cond_wait(&s->predict_cond, &s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
     return NULL;
 }
 
@@ -258,25 +412,47 @@ static void on_async(uv_async_t *h)
     }
 }
 
-static void stop_worker(struct nf_sched *s)
+/* Stops both threads once the batches in the pipeline are finished. */
+static void stop_threads(struct nf_sched *s, int codec, int predict)
 {
     pthread_mutex_lock(&s->lock);
     s->stop = 1;
-    pthread_cond_signal(&s->cond);
+    pthread_cond_broadcast(&s->codec_cond);
+    pthread_cond_broadcast(&s->predict_cond);
     pthread_mutex_unlock(&s->lock);
-    pthread_join(s->thread, NULL);
+    if (codec)
+        pthread_join(s->codec_thread, NULL);
+    if (predict)
+        pthread_join(s->predict_thread, NULL);
 }
 
 static void free_sched(struct nf_sched *s)
 {
-    for (int i = 0; i < NF_SCHED_MAX_BATCH; i++) {
-        free(s->img[i].rgb_in);
-        free(s->img[i].rgb_out);
-    }
-    pthread_cond_destroy(&s->cond);
+    for (int k = 0; k < NF_SCHED_SLOTS; k++)
+        for (int i = 0; i < NF_SCHED_MAX_BATCH; i++) {
+            free(s->slot[k].img[i].rgb_in);
+            free(s->slot[k].img[i].rgb_out);
+        }
+    pthread_cond_destroy(&s->codec_cond);
+    pthread_cond_destroy(&s->predict_cond);
     pthread_mutex_destroy(&s->lock);
     nf_jpeg_free(s->jpeg);
     free(s);
+}
+
+static int start_threads(struct nf_sched *s)
+{
+    if (pthread_create(&s->codec_thread, NULL, codec_main, s) != 0)
+        return NF_EIO;
+    if (pthread_create(&s->predict_thread, NULL, predict_main, s) != 0) {
+        stop_threads(s, 1, 0);
+        return NF_EIO;
+    }
+#ifdef __linux__
+    pthread_setname_np(s->codec_thread, "nf-codec");
+    pthread_setname_np(s->predict_thread, "nf-predict");
+#endif
+    return 0;
 }
 
 int nf_sched_init(struct nf_sched **out, uv_loop_t *loop,
@@ -301,14 +477,16 @@ int nf_sched_init(struct nf_sched **out, uv_loop_t *loop,
         goto fail;
     if (pthread_mutex_init(&s->lock, NULL) != 0)
         goto fail_jpeg;
-    if (pthread_cond_init(&s->cond, NULL) != 0)
+    if (pthread_cond_init(&s->codec_cond, NULL) != 0)
         goto fail_lock;
-    /* The worker sends on the async handle only after a submit, and no
-     * submit can happen before this function returns. */
-    if (pthread_create(&s->thread, NULL, worker_main, s) != 0)
+    if (pthread_cond_init(&s->predict_cond, NULL) != 0)
         goto fail_cond;
+    /* The threads send on the async handle only after a submit, and no
+     * submit can happen before this function returns. */
+    if (start_threads(s) != 0)
+        goto fail_cond2;
     if (uv_async_init(loop, &s->async, on_async) != 0) {
-        stop_worker(s);
+        stop_threads(s, 1, 1);
         free_sched(s);
         return NF_EIO;
     }
@@ -316,8 +494,10 @@ int nf_sched_init(struct nf_sched **out, uv_loop_t *loop,
     *out = s;
     return 0;
 
+fail_cond2:
+    pthread_cond_destroy(&s->predict_cond);
 fail_cond:
-    pthread_cond_destroy(&s->cond);
+    pthread_cond_destroy(&s->codec_cond);
 fail_lock:
     pthread_mutex_destroy(&s->lock);
 fail_jpeg:
@@ -346,7 +526,7 @@ void nf_sched_submit(struct nf_sched *s, struct nf_job *job)
             s->ready_head = c;
         s->ready_tail = c;
     }
-    pthread_cond_signal(&s->cond);
+    pthread_cond_signal(&s->codec_cond);
     pthread_mutex_unlock(&s->lock);
     if (old)
         s->on_done(s, old, 1, s->arg);
@@ -392,12 +572,19 @@ static void after_async_close(uv_handle_t *h)
 
 void nf_sched_close(struct nf_sched *s, void (*cb)(void *), void *arg)
 {
-    stop_worker(s);
-    /* Hand back what the worker finished before it stopped. */
+    stop_threads(s, 1, 1);
+    /* Hand back what the threads finished before they stopped. */
     on_async(&s->async);
     s->close_cb = cb;
     s->close_arg = arg;
     uv_close((uv_handle_t *)&s->async, after_async_close);
+}
+
+void nf_sched_get_stats(struct nf_sched *s, struct nf_sched_stats *out)
+{
+    pthread_mutex_lock(&s->lock);
+    *out = s->stats;
+    pthread_mutex_unlock(&s->lock);
 }
 
 int nf_sched_backlog(struct nf_sched *s)

@@ -1,15 +1,24 @@
 /*
- * scheduler.h - the inference scheduler: a worker thread that decodes, predicts
- * and encodes frames off the loop thread.
+ * scheduler.h - the inference scheduler: a two-stage pipeline that decodes,
+ * predicts and encodes frames off the loop thread.
  *
  * The loop thread submits one job per received frame. Each session has at
  * most one job waiting: a newer frame replaces the waiting one, which comes
- * back to the loop as dropped (newest wins), so latency never grows. The
- * worker takes every waiting job at once, up to max_batch, from sessions in
- * arrival order, and runs them as one batch (the backend may run a batch as
- * one forward pass). Finished jobs go into a locked mailbox and the loop is
- * woken with uv_async_send(); its callback drains the whole mailbox, since
- * sends coalesce.
+ * back to the loop as dropped (newest wins), so latency never grows.
+ *
+ * Two threads share the work. The codec thread takes every waiting job of
+ * the sessions that have no frame in flight, up to max_batch, in arrival
+ * order, decodes them and opens their frames (drift-correction inputs), and
+ * hands the batch to the predict thread, which runs the model (the jobs of
+ * one backend as one nf_backend_predict() call; the backend may run them as
+ * one forward pass). While it does, the codec thread finishes the previous
+ * batch (stabilizer, encode) and prepares the next, so decode and encode of
+ * some sessions overlap the forward pass of others. At most one batch waits
+ * for the predict thread, so a batch always holds the newest frames; a
+ * session has at most one frame in the pipeline, since each frame's
+ * correction starts where the previous one ended. Finished jobs go into a
+ * locked mailbox and the loop is woken with uv_async_send(); its callback
+ * drains the whole mailbox, since sends coalesce.
  */
 #ifndef NF_SCHED_H
 #define NF_SCHED_H
@@ -37,6 +46,7 @@ struct nf_sched_client {
     struct nf_job *pending;             /* Guarded by sched lock. */
     struct nf_sched_client *next_ready; /* Guarded by sched lock. */
     int in_ready;                       /* Guarded by sched lock. */
+    int in_flight; /* A job is in the pipeline; guarded by sched lock. */
 };
 
 /* One frame on its way through the server. */
@@ -97,11 +107,21 @@ void nf_sched_submit(struct nf_sched *s, struct nf_job *job);
 struct nf_job *nf_sched_cancel(struct nf_sched *s, struct nf_sched_client *c);
 
 /*
- * Stops the worker (after its current batch), hands every finished job
- * still in the mailbox to on_done, and closes the async handle; then
- * calls cb (may be NULL) from the loop once everything is closed.
+ * Stops both threads (after the batches in the pipeline), hands every
+ * finished job still in the mailbox to on_done, and closes the async
+ * handle; then calls cb (may be NULL) from the loop once everything is
+ * closed.
  */
 void nf_sched_close(struct nf_sched *s, void (*cb)(void *), void *arg);
+
+/* Counters since init (any thread). */
+struct nf_sched_stats {
+    uint64_t batches;    /* Batches finished. */
+    uint64_t jobs;       /* Jobs in them. */
+    uint64_t overlapped; /* Batches prepared while another was predicted. */
+};
+
+void nf_sched_get_stats(struct nf_sched *s, struct nf_sched_stats *out);
 
 /* Jobs waiting or running now (any thread; approximate). */
 int nf_sched_backlog(struct nf_sched *s);
