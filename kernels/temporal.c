@@ -40,6 +40,7 @@ struct nf_temporal {
     float *disp;        /* (h, w, 3) the stabilized output, levels. */
     uint8_t *shown;     /* (h, w, 3) the output shown last frame. */
     float *beta;        /* (h, w) the cache decay of each pixel. */
+    float *motion;      /* (h, w) how much each pixel moved, 0 to 1. */
     uint8_t *anchor_px; /* (h, w, 3) the anchor's pixels. */
     struct nf_image anchor;
 
@@ -162,6 +163,7 @@ static void free_buffers(struct nf_temporal *t)
     free(t->step);
     free(t->shown);
     free(t->beta);
+    free(t->motion);
     free(t->lp_in);
     free(t->lp_prev);
     free(t->lp_a);
@@ -171,7 +173,7 @@ static void free_buffers(struct nf_temporal *t)
     free(t->anchor_px);
     t->offset = t->target = t->step = NULL;
     t->lp_in = t->lp_prev = t->lp_a = t->lp_b = NULL;
-    t->disp = t->beta = NULL;
+    t->disp = t->beta = t->motion = NULL;
     t->prev_in = t->anchor_px = t->shown = NULL;
     t->cap_px = t->cap_gr = 0;
     t->width = t->height = 0;
@@ -310,6 +312,8 @@ static int prepare(struct nf_temporal *t, int width, int height)
         if (rc == 0)
             rc = grow((void **)&t->beta, px, sizeof(float));
         if (rc == 0)
+            rc = grow((void **)&t->motion, px, sizeof(float));
+        if (rc == 0)
             t->cap_px = px;
     }
     if (rc == 0 && gr > t->cap_gr) {
@@ -382,26 +386,40 @@ static int check_image(const struct nf_image *im)
 }
 
 /*
- * The per-pixel cache decay: decay, raised to refresh where the input
- * moves (ramp of its largest channel change), so that the cache forgets
- * what the camera no longer shows instead of trailing it as a ghost.
+ * How much each pixel moves, 0 (still) to 1: ramp() of its input's largest
+ * channel change since the previous input. Computed once per frame for the
+ * cache decay (begin) and the stabilizer (end).
  */
-static const float *refresh_map(struct nf_temporal *t,
-                                const struct nf_image *in)
+static void motion_map(struct nf_temporal *t, const struct nf_image *in)
 {
+    float thr = t->p.still_threshold;
     for (int y = 0; y < in->height; y++) {
         const uint8_t *a = t->prev_in + (size_t)y * 3 * t->width;
         const uint8_t *b = in->data + (size_t)y * in->stride;
-        float *beta = t->beta + (size_t)y * t->width;
+        float *s = t->motion + (size_t)y * t->width;
         for (int x = 0; x < in->width; x++) {
             int m = 0;
             for (int c = 0; c < 3; c++) {
                 int e = abs(a[3 * x + c] - b[3 * x + c]);
                 m = e > m ? e : m;
             }
-            float r = t->p.refresh * ramp((float)m, t->p.still_threshold);
-            beta[x] = r > t->p.decay ? r : t->p.decay;
+            s[x] = ramp((float)m, thr);
         }
+    }
+}
+
+/*
+ * The per-pixel cache decay: decay, raised to refresh where the input
+ * moves, so that the cache forgets what the camera no longer shows instead
+ * of trailing it as a ghost.
+ */
+static const float *refresh_map(struct nf_temporal *t)
+{
+    size_t n = (size_t)t->width * t->height;
+    float refresh = t->p.refresh, decay = t->p.decay;
+    for (size_t i = 0; i < n; i++) {
+        float r = refresh * t->motion[i];
+        t->beta[i] = r > decay ? r : decay;
     }
     return t->beta;
 }
@@ -471,8 +489,10 @@ int nf_temporal_begin(struct nf_temporal *t, const struct nf_image *in,
         ramp_offset(t);
         t->corr.offset = t->p.reanchor > 0 ? t->offset : NULL;
         t->corr.decay = t->p.decay;
+        if (t->have_prev)
+            motion_map(t, in);
         if (t->p.refresh > 0 && t->have_prev)
-            t->corr.decay_map = refresh_map(t, in);
+            t->corr.decay_map = refresh_map(t);
     }
     items[0] = (struct nf_predict_item){t->slot, in, out, 0,
                                         t->p.correct ? &t->corr : NULL};
@@ -514,47 +534,31 @@ static void reanchor(struct nf_temporal *t)
 }
 
 /*
- * How much a pixel moves, 0 (still) to 1: ramp() of its input's largest
- * channel change; a and b are the pixel in the previous and current input.
- */
-static float pixel_motion(const struct nf_temporal *t, const uint8_t *a,
-                          const uint8_t *b)
-{
-    int m = 0;
-    for (int c = 0; c < 3; c++) {
-        int e = abs(a[c] - b[c]);
-        m = e > m ? e : m;
-    }
-    return ramp((float)m, t->p.still_threshold);
-}
-
-/*
  * Still pixels follow the model's output through an exponential average,
- * shown with a dead band: with s the pixel's motion, g = still_blend + (1 -
- * still_blend) * s, v += g * (model - v), and the shown 8-bit value changes
- * (to v rounded) only when v is at least still_deadband * (1 - s) + 0.5 * s
- * levels away from it (0.5: plain rounding), which stops the small steps
- * that input noise causes. Moving pixels (s = 1) pass unchanged.
+ * shown with a dead band: with s the pixel's motion (motion_map), g =
+ * still_blend + (1 - still_blend) * s, v += g * (model - v), and the shown
+ * 8-bit value changes (to v rounded) only when v is at least
+ * still_deadband * (1 - s) + 0.5 * s levels away from it (0.5: plain
+ * rounding), which stops the small steps that input noise causes. Moving
+ * pixels (s = 1) pass unchanged. Branch-free, so that it vectorizes.
  */
-static void stabilize(struct nf_temporal *t, const struct nf_image *in,
-                      struct nf_image *out)
+static void stabilize(struct nf_temporal *t, struct nf_image *out)
 {
     float gmin = t->p.still_blend, dead = t->p.still_deadband;
     for (int y = 0; y < out->height; y++) {
         size_t row = (size_t)y * 3 * t->width;
-        const uint8_t *a = t->prev_in + row;
-        const uint8_t *b = in->data + (size_t)y * in->stride;
+        const float *s = t->motion + (size_t)y * t->width;
         uint8_t *o = out->data + (size_t)y * out->stride, *q = t->shown + row;
         float *d = t->disp + row;
-        for (int x = 0; x < 3 * out->width; x += 3) {
-            float s = pixel_motion(t, a + x, b + x);
-            float g = gmin + (1.0f - gmin) * s;
-            float band = dead * (1.0f - s) + 0.5f * s;
-            for (int c = x; c < x + 3; c++) {
+        for (int x = 0; x < out->width; x++) {
+            float g = gmin + (1.0f - gmin) * s[x];
+            float band = dead * (1.0f - s[x]) + 0.5f * s[x];
+            for (int c = 3 * x; c < 3 * x + 3; c++) {
                 float v = d[c] + g * ((float)o[c] - d[c]);
+                float shown = (float)q[c];
+                uint8_t r = (uint8_t)(v + 0.5f);
                 d[c] = v;
-                if (fabsf(v - (float)q[c]) >= band)
-                    q[c] = (uint8_t)(v + 0.5f);
+                q[c] = fabsf(v - shown) >= band ? r : q[c];
                 o[c] = q[c];
             }
         }
@@ -606,7 +610,7 @@ int nf_temporal_end(struct nf_temporal *t, const struct nf_predict_item *items,
     if (t->p.correct &&
         (t->p.still_blend < 1.0f || t->p.still_deadband > 0.5f) &&
         t->have_prev && t->have_disp) {
-        stabilize(t, in, out);
+        stabilize(t, out);
     } else {
         remember_output(t, out);
     }
