@@ -29,6 +29,7 @@
 #include "jpeg.h"
 #include "mono-clock.h"
 #include "percentile.h"
+#include "token.h"
 #include "wire.h"
 #include "ws-client.h"
 #include "y4m.h"
@@ -50,6 +51,7 @@ struct options {
     int loop;
     double timeout_s;
     int verbose;
+    const char *token_file; /* Stream token (common/token.h), or NULL. */
 };
 
 /* A growable array of samples (milliseconds). */
@@ -142,6 +144,8 @@ static void usage(FILE *f)
         "  --style NAME      ask the server for style NAME\n"
         "  --jpeg-quality Q  quality of the JPEGs sent (default 85)\n"
         "  --json FILE       write the statistics as JSON to FILE\n"
+        "  --token-file F    offer the server's stream token, the first\n"
+        "                    line of F (servers run with --token-file)\n"
         "  --loop            restart the input at its end (not with stdin)\n"
         "  --timeout S       seconds to wait for connect and welcome, for a\n"
         "                    reply while frames are in flight, and for the\n"
@@ -210,6 +214,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"loop", no_argument, NULL, 'l'},
         {"timeout", required_argument, NULL, 't'},
         {"verbose", no_argument, NULL, 'v'},
+        {"token-file", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -242,6 +247,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'v':
             o->verbose = 1;
+            break;
+        case 'T':
+            o->token_file = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -846,6 +854,8 @@ int main(int argc, char **argv)
     struct nf_ws_client_config cfg = {0};
     struct sigaction sa;
     char err[256];
+    char offer[sizeof NF_WIRE_SUBPROTOCOL + sizeof NF_TOKEN_SUBPROTOCOL_PREFIX +
+               NF_TOKEN_MAX + 1];
     int rc;
 
     rc = parse_options(argc, argv, &cl.o);
@@ -861,6 +871,18 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     cfg.url = cl.o.url;
     cfg.subprotocol = NF_WIRE_SUBPROTOCOL;
+    if (cl.o.token_file) {
+        char token[NF_TOKEN_MAX + 1];
+        if (nf_token_read(cl.o.token_file, token, err, sizeof err) < 0) {
+            fprintf(stderr, "nf-client: %s\n", err);
+            rc = 2;
+            goto out;
+        }
+        snprintf(offer, sizeof offer,
+                 NF_WIRE_SUBPROTOCOL "," NF_TOKEN_SUBPROTOCOL_PREFIX "%s",
+                 token);
+        cfg.subprotocol = offer;
+    }
     cfg.verbose = cl.o.verbose;
     cl.deadline_us = nf_mono_us() + (uint64_t)(cl.o.timeout_s * 1e6);
     if (nf_ws_client_init(&cl.ws, &cfg, &ops, &cl, err, sizeof(err)) < 0) {

@@ -37,7 +37,9 @@
     XX(BACKEND, -50, "backend failure")                                        \
     XX(NO_BACKEND, -51, "backend not available")                               \
     XX(FULL, -60, "server full")                                               \
-    XX(CLOSED, -61, "session closed")
+    XX(CLOSED, -61, "session closed")                                          \
+    XX(POLICY, -62, "policy violation")                                        \
+    XX(UNAUTHORIZED, -63, "not authorized")
 
 enum nf_errno {
 #define NF_ERR_ENUM(name, val, msg) NF_E##name = (val),

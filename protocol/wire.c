@@ -255,6 +255,10 @@ int nf_wire_close_code_for(int err)
         return NF_CLOSE_TRY_AGAIN;
     case NF_ECLOSED:
         return NF_CLOSE_NORMAL;
+    case NF_EPOLICY:
+        return NF_CLOSE_POLICY;
+    case NF_EUNAUTHORIZED:
+        return NF_CLOSE_UNAUTHORIZED;
     default:
         return NF_CLOSE_INTERNAL;
     }

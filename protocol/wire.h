@@ -144,6 +144,7 @@ int nf_wire_encode_header(const struct nf_frame_header *h, uint8_t *buf,
     XX(BAD_MESSAGE, 4400, "malformed message")                                 \
     XX(BAD_VERSION, 4401, "unsupported protocol version")                      \
     XX(BAD_CONTROL, 4402, "malformed control message")                         \
+    XX(UNAUTHORIZED, 4403, "stream token missing or wrong")                    \
     XX(UNSUPPORTED_FORMAT, 4415, "unsupported payload format")                 \
     XX(BAD_JPEG, 4422, "corrupt or unsupported JPEG")                          \
     XX(DIMS_TOO_BIG, 4413, "frame dimensions exceed the server's limits")      \

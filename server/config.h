@@ -7,9 +7,11 @@
 #ifndef NF_CONFIG_H
 #define NF_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#define NF_MAX_MODELS 16
+#define NF_MAX_MODELS  16
+#define NF_MAX_ORIGINS 16
 
 struct nf_config {
     const char *host;                  /* Listen address. */
@@ -29,6 +31,17 @@ struct nf_config {
     int max_batch;              /* Frames per batched forward pass. */
     int correction;             /* Drift correction on for new sessions. */
     int verbose;                /* Log per-session events. */
+
+    /* Access (access.h) and transport. */
+    const char *origins[NF_MAX_ORIGINS]; /* Allowed Origins; "*": any. */
+    int n_origins;                       /* 0: same host only. */
+    const char *token_file;              /* Stream token, or NULL: none. */
+    const char *view_token_file;         /* Viewer token, or NULL: none. */
+    int max_sessions_per_addr;    /* Concurrent streams per client address. */
+    uint32_t handshake_timeout_s; /* Connect to finished upgrade. */
+    uint32_t max_control_rate;    /* Control messages per second (burst). */
+    const char *cert, *key;       /* TLS (PEM files), or NULL: plain. */
+    int metrics_port; /* /metrics only on 127.0.0.1:port; 0: main port. */
 };
 
 static inline void nf_config_defaults(struct nf_config *c)
@@ -49,6 +62,14 @@ static inline void nf_config_defaults(struct nf_config *c)
     c->max_batch = 8;
     c->correction = 1;
     c->verbose = 0;
+    c->n_origins = 0;
+    c->token_file = NULL;
+    c->view_token_file = NULL;
+    c->max_sessions_per_addr = 8;
+    c->handshake_timeout_s = 10;
+    c->max_control_rate = 20;
+    c->cert = c->key = NULL;
+    c->metrics_port = 0;
 }
 
 #endif /* NF_CONFIG_H */

@@ -45,7 +45,7 @@ static int render_session_drift(const struct nf_server *srv, char *p,
 }
 
 /* Renders the answer for uri into pss; returns the HTTP status. */
-static int render(struct nf_server *srv, const char *uri,
+static int render(struct nf_server *srv, struct lws *wsi, const char *uri,
                   struct nf_http_pss *pss)
 {
     char *buf = malloc(LWS_PRE + NF_METRICS_MAX);
@@ -64,6 +64,11 @@ static int render(struct nf_server *srv, const char *uri,
                      ready ? "ready"
                            : (srv->shutting_down ? "shutting down" : "full"),
                      srv->n_sessions, srv->cfg.max_sessions, srv->backend_name);
+    } else if (strcmp(uri, "/metrics") == 0 && srv->metrics_vhost &&
+               lws_get_vhost(wsi) != srv->metrics_vhost) {
+        /* --metrics-port: served on the loopback listener only. */
+        status = 404;
+        n = snprintf(p, NF_METRICS_MAX, "not found\n");
     } else if (strcmp(uri, "/metrics") == 0) {
         n = nf_metrics_render(&srv->metrics, nf__server_ready(srv), p,
                               NF_METRICS_MAX);
@@ -115,6 +120,12 @@ int nf__http_callback(struct lws *wsi, enum lws_callback_reasons reason,
         if (strcmp(uri, "/view") == 0) {
             /* The viewer page: a file, at a path without an extension. */
             char path[sizeof srv->web_root + 16];
+            if (!nf__access_view_token_ok(srv, wsi))
+                return lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN,
+                                              "viewer token missing or "
+                                              "wrong: add &token=VIEW_TOKEN")
+                           ? -1
+                           : 0;
             snprintf(path, sizeof path, "%s/view.html", srv->web_root);
             if (lws_serve_http_file(wsi, path, "text/html", NULL, 0) < 0)
                 return -1;
@@ -122,7 +133,7 @@ int nf__http_callback(struct lws *wsi, enum lws_callback_reasons reason,
         }
         free(pss->body);
         pss->body = NULL;
-        status = render(srv, uri, pss);
+        status = render(srv, wsi, uri, pss);
         if (!pss->body)
             return lws_return_http_status(wsi, 500, NULL) ? -1 : 0;
         return send_headers(wsi, status, pss,

@@ -42,15 +42,35 @@ static void usage(FILE *f, const struct nf_config *d)
         "                         0 = never (default %u)\n"
         "  --max-batch N          frames per batched forward pass "
         "(default %d)\n"
+        "  --no-correction        drift correction off for new sessions\n"
         "  --verbose              log every session's start and end\n"
         "  --help                 this text\n"
         "\n"
+        "Access and transport (README.md, \"Access and limits\"):\n"
+        "  --allow-origin O       a browser page from origin O (exact, e.g.\n"
+        "                         https://example.com) may open streams;\n"
+        "                         repeat for more, '*' allows any. Default:\n"
+        "                         pages served by this host only\n"
+        "  --token-file F         streams must offer the token in F (first\n"
+        "                         line) as subprotocol nextframe.token.TOKEN\n"
+        "  --view-token-file F    /view and /mjpeg need ?token=TOKEN from F\n"
+        "  --max-sessions-per-addr N\n"
+        "                         concurrent streams per client address\n"
+        "                         (default %d)\n"
+        "  --max-control-rate N   control messages per second per session,\n"
+        "                         bursts of N (default %u)\n"
+        "  --handshake-timeout S  connect to finished upgrade (default %u)\n"
+        "  --cert F --key F       serve TLS (https, wss) with this PEM\n"
+        "                         certificate and key\n"
+        "  --metrics-port P       serve /metrics only on 127.0.0.1:P\n"
+        "\n"
         "Once it accepts connections it prints one line\n"
-        "\"listening on http://HOST:PORT\". SIGINT or SIGTERM closes every\n"
-        "session with 1001 (going away) and exits 0.\n",
+        "\"listening on http://HOST:PORT\" (https with --cert). SIGINT or\n"
+        "SIGTERM closes every session with 1001 (going away) and exits 0.\n",
         "/v1/stream", d->host, d->port, d->backend, d->web_root, d->quality,
         d->max_sessions, d->max_message_bytes, d->max_control_bytes,
-        d->max_width, d->max_height, d->idle_timeout_s, d->max_batch);
+        d->max_width, d->max_height, d->idle_timeout_s, d->max_batch,
+        d->max_sessions_per_addr, d->max_control_rate, d->handshake_timeout_s);
 }
 
 /* Parses a whole number in [lo, hi] or exits with a message. */
@@ -85,6 +105,15 @@ enum {
     OPT_MAX_BATCH,
     OPT_NO_CORRECTION,
     OPT_VERBOSE,
+    OPT_ALLOW_ORIGIN,
+    OPT_TOKEN_FILE,
+    OPT_VIEW_TOKEN_FILE,
+    OPT_PER_ADDR,
+    OPT_CONTROL_RATE,
+    OPT_HANDSHAKE,
+    OPT_CERT,
+    OPT_KEY,
+    OPT_METRICS_PORT,
     OPT_HELP,
 };
 
@@ -105,6 +134,15 @@ static const struct option options[] = {
     {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
     {"no-correction", no_argument, NULL, OPT_NO_CORRECTION},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"view-token-file", required_argument, NULL, OPT_VIEW_TOKEN_FILE},
+    {"max-sessions-per-addr", required_argument, NULL, OPT_PER_ADDR},
+    {"max-control-rate", required_argument, NULL, OPT_CONTROL_RATE},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -178,6 +216,41 @@ int main(int argc, char **argv)
         case OPT_VERBOSE:
             cfg.verbose = 1;
             break;
+        case OPT_ALLOW_ORIGIN:
+            if (cfg.n_origins == NF_MAX_ORIGINS) {
+                fprintf(stderr, "nextframe: at most %d --allow-origin\n",
+                        NF_MAX_ORIGINS);
+                return 2;
+            }
+            cfg.origins[cfg.n_origins++] = optarg;
+            break;
+        case OPT_TOKEN_FILE:
+            cfg.token_file = optarg;
+            break;
+        case OPT_VIEW_TOKEN_FILE:
+            cfg.view_token_file = optarg;
+            break;
+        case OPT_PER_ADDR:
+            cfg.max_sessions_per_addr =
+                (int)parse_num("max-sessions-per-addr", optarg, 1, 100000);
+            break;
+        case OPT_CONTROL_RATE:
+            cfg.max_control_rate =
+                (uint32_t)parse_num("max-control-rate", optarg, 1, 10000);
+            break;
+        case OPT_HANDSHAKE:
+            cfg.handshake_timeout_s =
+                (uint32_t)parse_num("handshake-timeout", optarg, 1, 3600);
+            break;
+        case OPT_CERT:
+            cfg.cert = optarg;
+            break;
+        case OPT_KEY:
+            cfg.key = optarg;
+            break;
+        case OPT_METRICS_PORT:
+            cfg.metrics_port = (int)parse_num("metrics-port", optarg, 1, 65535);
+            break;
         case OPT_HELP:
         case 'h':
             usage(stdout, &defaults);
@@ -190,6 +263,11 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "nextframe: unexpected argument '%s' (see --help)\n",
                 argv[optind]);
+        return 2;
+    }
+    if (!cfg.cert != !cfg.key) {
+        fprintf(stderr, "nextframe: --cert and --key go together (a PEM "
+                        "certificate and its private key)\n");
         return 2;
     }
     if (cfg.n_models == 0)

@@ -27,25 +27,6 @@ static struct nf_session *find_session(struct nf_server *srv, const char *id)
     return NULL;
 }
 
-/* Copies the value of query argument `name` into buf; returns 0 or -1. */
-static int query_arg(struct lws *wsi, const char *name, char *buf, int len)
-{
-    char frag[160];
-    size_t n = strlen(name);
-
-    for (int i = 0;; i++) {
-        if (lws_hdr_copy_fragment(wsi, frag, sizeof frag,
-                                  WSI_TOKEN_HTTP_URI_ARGS, i) < 0)
-            return -1;
-        if (strncmp(frag, name, n) == 0 && frag[n] == '=') {
-            if (strlen(frag + n + 1) >= (size_t)len)
-                return -1;
-            memcpy(buf, frag + n + 1, strlen(frag + n + 1) + 1);
-            return 0;
-        }
-    }
-}
-
 static void viewer_unlink(struct nf_viewer *v)
 {
     if (!v->s)
@@ -73,7 +54,13 @@ static int start_stream(struct lws *wsi, struct nf_viewer *v)
     struct nf_session *s;
 
     memset(v, 0, sizeof *v);
-    if (query_arg(wsi, "session", id, sizeof id) < 0 ||
+    if (!nf__access_view_token_ok(srv, wsi))
+        return lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN,
+                                      "viewer token missing or wrong: "
+                                      "add &token=VIEW_TOKEN")
+                   ? -1
+                   : 0;
+    if (nf__query_arg(wsi, "session", id, sizeof id) < 0 ||
         !(s = find_session(srv, id)))
         return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND,
                                       "no such session")

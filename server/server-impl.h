@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "access.h"
 #include "bufpool.h"
 #include "config.h"
 #include "control.h"
@@ -35,9 +36,12 @@ struct nf_server {
     struct lws_vhost *vhost;
     struct nf_style styles[NF_MAX_MODELS];
     int n_styles;
-    const char *backend_name;         /* The backend actually used. */
-    struct nf_temporal_params params; /* New sessions' correction. */
-    int port;                         /* Bound port. */
+    const char *backend_name;          /* The backend actually used. */
+    struct nf_temporal_params params;  /* New sessions' correction. */
+    int port;                          /* Bound port. */
+    struct lws_vhost *metrics_vhost;   /* Loopback /metrics, or NULL. */
+    char token[NF_TOKEN_MAX + 1];      /* Stream token; "" = none. */
+    char view_token[NF_TOKEN_MAX + 1]; /* Viewer token; "" = none. */
     char web_root[4096]; /* Absolute path of the demo page files. */
 
     /* Loop thread only. */
@@ -96,6 +100,9 @@ struct nf_session {
     int refs;        /* Connection + jobs in flight. */
     enum nf_session_state state;
     char id[24];
+    char peer[48];                    /* Client address. */
+    double ctrl_tokens;               /* Control-rate bucket. */
+    uint64_t ctrl_refill_us;          /* Its last refill. */
     int style;                        /* Index into srv->styles. */
     int quality;                      /* Output JPEG quality. */
     int reset_next;                   /* Next job starts with a cold cache. */

@@ -164,6 +164,62 @@ static void on_tick(uv_timer_t *t)
     nf__session_sweep_idle(srv, now);
 }
 
+/*
+ * --metrics-port: /metrics on its own listener bound to 127.0.0.1 (plain
+ * HTTP), for a scraper on the same machine; the main port then answers
+ * 404 for it.
+ */
+static int start_metrics_vhost(struct nf_server *srv)
+{
+    static struct lws_http_mount mount;
+    struct lws_context_creation_info info;
+
+    memset(&mount, 0, sizeof mount);
+    mount.mountpoint = "/metrics";
+    mount.mountpoint_len = (unsigned char)strlen(mount.mountpoint);
+    mount.origin = "nf-http";
+    mount.origin_protocol = LWSMPRO_CALLBACK;
+    memset(&info, 0, sizeof info);
+    info.port = srv->cfg.metrics_port;
+    info.iface = "127.0.0.1";
+    info.protocols = protocols;
+    info.mounts = &mount;
+    info.vhost_name = "nextframe-metrics";
+    srv->metrics_vhost = lws_create_vhost(srv->ctx, &info);
+    if (!srv->metrics_vhost) {
+        fprintf(stderr,
+                "nextframe: cannot listen on 127.0.0.1:%d for /metrics "
+                "(--metrics-port; address in use?)\n",
+                srv->cfg.metrics_port);
+        return NF_EIO;
+    }
+    return 0;
+}
+
+/* Reads the token files (access.h). */
+static int load_tokens(struct nf_server *srv)
+{
+    char err[512];
+    int rc = 0;
+
+    if (srv->cfg.token_file)
+        rc = nf_token_read(srv->cfg.token_file, srv->token, err, sizeof err);
+    if (!rc && srv->cfg.view_token_file)
+        rc = nf_token_read(srv->cfg.view_token_file, srv->view_token, err,
+                           sizeof err);
+    if (rc) {
+        fprintf(stderr, "nextframe: %s\n", err);
+        return rc;
+    }
+    if (srv->token[0] && strcmp(srv->token, srv->view_token) == 0) {
+        fprintf(stderr, "nextframe: the stream and viewer tokens are the "
+                        "same; the viewer token is read-only and must "
+                        "differ\n");
+        return NF_EINVAL;
+    }
+    return 0;
+}
+
 static int start_lws(struct nf_server *srv)
 {
     static struct lws_http_mount mounts[6];
@@ -201,10 +257,15 @@ static int start_lws(struct nf_server *srv)
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
                    LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (srv->cfg.cert)
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.foreign_loops = loops;
     info.user = srv;
     info.pcontext = &srv->ctx;
+    /* Slow-header clients are cut after 5 s; a whole handshake (TLS,
+     * headers, upgrade) gets handshake_timeout_s. */
     info.timeout_secs_ah_idle = 5;
+    info.timeout_secs = srv->cfg.handshake_timeout_s;
     srv->ctx = lws_create_context(&info);
     if (!srv->ctx) {
         fprintf(stderr, "nextframe: cannot create the lws context (is "
@@ -217,16 +278,25 @@ static int start_lws(struct nf_server *srv)
     info.mounts = mounts;
     info.headers = &hdr_csp;
     info.vhost_name = "nextframe";
+    info.ssl_cert_filepath = srv->cfg.cert;
+    info.ssl_private_key_filepath = srv->cfg.key;
     srv->vhost = lws_create_vhost(srv->ctx, &info);
     if (!srv->vhost) {
-        fprintf(stderr,
-                "nextframe: cannot listen on %s:%d (address in use "
-                "or not available?)\n",
-                srv->cfg.host, srv->cfg.port);
+        if (srv->cfg.cert)
+            fprintf(stderr,
+                    "nextframe: cannot listen with TLS on %s:%d: check "
+                    "that --cert %s and --key %s are a matching PEM "
+                    "certificate and key (or the address is in use)\n",
+                    srv->cfg.host, srv->cfg.port, srv->cfg.cert, srv->cfg.key);
+        else
+            fprintf(stderr,
+                    "nextframe: cannot listen on %s:%d (address in use "
+                    "or not available?)\n",
+                    srv->cfg.host, srv->cfg.port);
         return NF_EIO;
     }
     srv->port = lws_get_vhost_listen_port(srv->vhost);
-    return 0;
+    return srv->cfg.metrics_port ? start_metrics_vhost(srv) : 0;
 }
 
 static int start_loop_handles(struct nf_server *srv)
@@ -284,6 +354,8 @@ int nf_server_run(const struct nf_config *cfg)
     if (!rc)
         rc = nf_jpeg_init(&srv->jpeg);
     if (!rc)
+        rc = load_tokens(srv);
+    if (!rc)
         rc = load_styles(srv);
     if (!rc)
         rc = start_lws(srv);
@@ -292,7 +364,11 @@ int nf_server_run(const struct nf_config *cfg)
     if (!rc) {
         fprintf(stderr, "nextframe: backend %s, %d style(s), default '%s'\n",
                 srv->backend_name, srv->n_styles, srv->styles[0].name);
-        printf("listening on http://%s:%d\n", srv->cfg.host, srv->port);
+        if (srv->metrics_vhost)
+            fprintf(stderr, "nextframe: /metrics on http://127.0.0.1:%d\n",
+                    lws_get_vhost_listen_port(srv->metrics_vhost));
+        printf("listening on %s://%s:%d\n", srv->cfg.cert ? "https" : "http",
+               srv->cfg.host, srv->port);
         fflush(stdout);
         uv_run(&srv->loop, UV_RUN_DEFAULT);
     }

@@ -21,6 +21,7 @@
 /* lws per-connection data: a pointer, since a session outlives it. */
 struct pss {
     struct nf_session *s;
+    int unauthorized; /* The upgrade lacked the stream token. */
 };
 
 static struct nf_server *server_of(struct lws *wsi)
@@ -181,15 +182,38 @@ static int session_open(struct lws *wsi, struct pss *pss)
     struct nf_session *s;
     static const char full[] = "server full, try again later";
 
+    static const char crowded[] =
+        "server full, try again later: too many sessions from your address";
+    static const char denied[] =
+        "stream token missing or wrong: offer "
+        "subprotocol " NF_TOKEN_SUBPROTOCOL_PREFIX "TOKEN";
+    char peer[sizeof s->peer];
+
+    if (pss->unauthorized) {
+        srv->metrics.sessions_ended[NF_SESSION_END_REFUSED]++;
+        lwsl_warn("refused a stream without the right token\n");
+        lws_close_reason(wsi, (enum lws_close_status)NF_CLOSE_UNAUTHORIZED,
+                         (unsigned char *)denied, sizeof denied - 1);
+        return -1;
+    }
     if (!nf__server_ready(srv)) {
         srv->metrics.sessions_ended[NF_SESSION_END_REFUSED]++;
         lws_close_reason(wsi, (enum lws_close_status)NF_CLOSE_TRY_AGAIN,
                          (unsigned char *)full, sizeof full - 1);
         return -1;
     }
+    nf__access_peer(wsi, peer, sizeof peer);
+    if (nf__access_sessions_from(srv, peer) >= srv->cfg.max_sessions_per_addr) {
+        srv->metrics.sessions_ended[NF_SESSION_END_REFUSED]++;
+        lws_close_reason(wsi, (enum lws_close_status)NF_CLOSE_TRY_AGAIN,
+                         (unsigned char *)crowded, sizeof crowded - 1);
+        return -1;
+    }
     s = calloc(1, sizeof *s);
     if (!s)
         return -1;
+    memcpy(s->peer, peer, sizeof s->peer);
+    s->ctrl_tokens = srv->cfg.max_control_rate;
     s->srv = srv;
     s->wsi = wsi;
     s->refs = 1;
@@ -423,6 +447,25 @@ static int on_frame(struct nf_session *s)
     return 0;
 }
 
+/*
+ * The control-message rate limit: a bucket of max_control_rate messages,
+ * refilled at max_control_rate per second. Returns 0 when it is empty.
+ */
+static int control_allowed(struct nf_session *s)
+{
+    double rate = s->srv->cfg.max_control_rate;
+    uint64_t now = s->last_rx_us;
+
+    s->ctrl_tokens += (double)(now - s->ctrl_refill_us) * 1e-6 * rate;
+    if (s->ctrl_tokens > rate)
+        s->ctrl_tokens = rate;
+    s->ctrl_refill_us = now;
+    if (s->ctrl_tokens < 1.0)
+        return 0;
+    s->ctrl_tokens -= 1.0;
+    return 1;
+}
+
 static int on_receive(struct nf_session *s, struct lws *wsi, const void *in,
                       size_t len)
 {
@@ -460,6 +503,8 @@ static int on_receive(struct nf_session *s, struct lws *wsi, const void *in,
         return 0;
     if (s->rx_binary)
         return on_frame(s);
+    if (!control_allowed(s))
+        return close_now(s, NF_EPOLICY, "control messages too fast");
     return on_control(s, (const char *)s->rx->data, s->rx->len);
 }
 
@@ -611,12 +656,35 @@ int nf__session_callback(struct lws *wsi, enum lws_callback_reasons reason,
     struct pss *pss = user;
 
     switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* lws 4.1.6 would switch a plain port to HTTP/2 on "Upgrade:
+         * h2c": only WebSocket upgrades are served. */
+        if (in && strcmp((const char *)in, "websocket") != 0)
+            return lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST,
+                                          "only WebSocket upgrades")
+                       ? -1
+                       : 1;
+        return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         /* lws accepts an upgrade on any path: streams live at one. */
         char uri[64];
+        struct nf_server *srv = server_of(wsi);
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 ||
             strcmp(uri, NF_STREAM_PATH) != 0)
             return 1;
+        /* Cross-site WebSocket hijacking: another site's page may not
+         * open streams here. */
+        if (!nf__access_origin_ok(srv, wsi)) {
+            lwsl_warn("refused a stream from a foreign Origin\n");
+            srv->metrics.sessions_ended[NF_SESSION_END_REFUSED]++;
+            lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN,
+                                   "this page's origin may not open streams "
+                                   "here (server option --allow-origin)");
+            return 1;
+        }
+        /* A missing token is told with a close code after the upgrade,
+         * which a browser page can read (an HTTP status it cannot). */
+        pss->unauthorized = !nf__access_stream_token_ok(srv, wsi);
         return 0;
     }
     case LWS_CALLBACK_ESTABLISHED:

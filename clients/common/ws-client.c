@@ -31,8 +31,10 @@ struct nf_ws_client {
     void *user;                         /* Borrowed. */
     lws_sorted_usec_list_t sul;         /* The one user timer. */
     char host[256];
+    char host_header[272]; /* host, plus :port unless it is 80. */
     char path[1024];
-    char subprotocol[64];
+    char subprotocol[256]; /* May list a token too (access.h). */
+    char origin[256];      /* Origin header, sent as is; "" sends none. */
     int port;
     int has_subprotocol;
     int connected;  /* TCP connected; the upgrade request went out. */
@@ -314,6 +316,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
     switch (reason) {
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
         c->connected = 1;
+        /* Not lws's ci.origin, which writes "http://" in front. */
+        if (c->origin[0] && in != NULL &&
+            lws_add_http_header_by_token(
+                wsi, WSI_TOKEN_ORIGIN, (const unsigned char *)c->origin,
+                (int)strlen(c->origin), (unsigned char **)in,
+                (unsigned char *)in + len))
+            return -1;
         break;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         finish(c, c->connected ? NF_WS_REFUSED : NF_WS_CONNECT_FAILED, 1006,
@@ -361,7 +370,7 @@ static int create_context(struct nf_ws_client *c)
     return c->ctx != NULL ? 0 : NF_EIO;
 }
 
-static void connect_now(struct nf_ws_client *c, const char *origin)
+static void connect_now(struct nf_ws_client *c)
 {
     struct lws_client_connect_info ci;
 
@@ -370,8 +379,14 @@ static void connect_now(struct nf_ws_client *c, const char *origin)
     ci.address = c->host;
     ci.port = c->port;
     ci.path = c->path;
-    ci.host = c->host;
-    ci.origin = origin; /* NULL: no Origin header, as non-browsers do. */
+    /* Host carries the port as browsers send it (RFC 7230 5.4): the
+     * server compares it with Origin. */
+    if (c->port == 80)
+        snprintf(c->host_header, sizeof c->host_header, "%s", c->host);
+    else
+        snprintf(c->host_header, sizeof c->host_header, "%s:%d", c->host,
+                 c->port);
+    ci.host = c->host_header;
     ci.protocol = c->has_subprotocol ? c->subprotocol : NULL;
     ci.local_protocol_name = c->protocols[0].name;
     ci.pwsi = &c->wsi;
@@ -406,6 +421,14 @@ int nf_ws_client_init(struct nf_ws_client **out,
         strcpy(c->subprotocol, cfg->subprotocol);
         c->has_subprotocol = 1;
     }
+    if (cfg->origin != NULL) {
+        if (strlen(cfg->origin) >= sizeof(c->origin)) {
+            set_err(err, errlen, "origin too long");
+            rc = NF_EINVAL;
+            goto fail;
+        }
+        strcpy(c->origin, cfg->origin);
+    }
     lws_set_log_level(cfg->verbose ? LLL_ERR | LLL_WARN : 0, NULL);
     rc = create_context(c);
     if (rc < 0) {
@@ -413,7 +436,7 @@ int nf_ws_client_init(struct nf_ws_client **out,
         goto fail;
     }
     *out = c;
-    connect_now(c, cfg->origin);
+    connect_now(c);
     return 0;
 
 fail:

@@ -15,6 +15,12 @@
 // ---- Protocol constants (protocol/wire.h) --------------------------------
 
 const SUBPROTOCOL = 'nextframe.v1';
+// A server started with --token-file wants its token offered as a second
+// subprotocol. The page takes it from the address's fragment
+// (.../#token=TOKEN), which the browser never sends to any server, so it
+// stays out of server and proxy logs.
+const TOKEN_PREFIX = 'nextframe.token.';
+const streamToken = new URLSearchParams(location.hash.slice(1)).get('token');
 const MAGIC = [0x4e, 0x46, 0x52, 0x4d]; // 'N' 'F' 'R' 'M'
 const VERSION = 1;
 const TYPE_FRAME_IN = 1;
@@ -36,6 +42,7 @@ const CLOSE_TEXT = {
   4400: 'malformed message',
   4401: 'unsupported protocol version',
   4402: 'malformed control message',
+  4403: 'stream token missing or wrong',
   4408: 'idle timeout',
   4413: 'frame dimensions exceed the server\'s limits',
   4415: 'unsupported payload format',
@@ -505,7 +512,9 @@ function connect(url) {
   userStopped = false;
   setState('connecting');
   try {
-    ws = new WebSocket(url, SUBPROTOCOL);
+    const protocols = [SUBPROTOCOL];
+    if (streamToken) protocols.push(TOKEN_PREFIX + streamToken);
+    ws = new WebSocket(url, protocols);
   } catch (e) {
     showError(`Bad server URL ${url}: ${e.message}`);
     stop();
@@ -533,7 +542,12 @@ function connect(url) {
       scheduleReconnect(url, ev.code, what);
       return;
     }
-    showError(`Server closed the connection: ${ev.code} ${what}`);
+    if (ev.code === 4403) {
+      showError('This server needs a stream token: open the page as ' +
+                `${location.origin}${location.pathname}#token=TOKEN.`);
+    } else {
+      showError(`Server closed the connection: ${ev.code} ${what}`);
+    }
     stop();
     setState('closed');
   };
