@@ -48,10 +48,11 @@ struct nf_temporal {
     int have_disp; /* disp holds the previous output. */
     int regrid;    /* grid_cell changed: resize the grids. */
     int reset_pending, reset_client;
-    int anchor_now;  /* This frame has an anchor item. */
-    int ramp_left;   /* Frames offset still moves by step. */
-    int anchor_done; /* The last finished frame's anchor is valid. */
-    uint64_t n;      /* Frames since the last reset: the anchor schedule. */
+    int anchor_now;     /* This frame has an anchor item. */
+    int ramp_left;      /* Frames offset still moves by step. */
+    int anchor_done;    /* The last finished frame's anchor is valid. */
+    int anchor_pending; /* end_frame ran; end_anchor has not. */
+    uint64_t n;         /* Frames since the last reset: the anchor schedule. */
     struct nf_temporal_stats st;
 };
 
@@ -588,24 +589,22 @@ static void remember_input(struct nf_temporal *t, const struct nf_image *in)
     t->have_prev = 1;
 }
 
-int nf_temporal_end(struct nf_temporal *t, const struct nf_predict_item *items,
-                    int n)
+int nf_temporal_end_frame(struct nf_temporal *t,
+                          const struct nf_predict_item *items, int n)
 {
     if (t == NULL || items == NULL || n < 1)
         return NF_EINVAL;
     t->st.frames++;
     t->n++;
+    t->anchor_pending = 0;
     if (items[0].status < 0)
         return items[0].status;
     const struct nf_image *in = items[0].in;
     struct nf_image *out = items[0].out;
-    int anchored = t->anchor_now && n >= 2 && items[1].status == 0;
-    if (anchored) {
+    if (t->anchor_now && n >= 2) {
+        /* The anchor compares with the model's output as predicted. */
         nf_quality_grid_mean(out, t->gw, t->gh, t->lp_a);
-        nf_quality_grid_mean(&t->anchor, t->gw, t->gh, t->lp_b);
-        t->st.lf_drift = grid_distance(t, t->lp_a, t->lp_b);
-        if (t->p.correct && t->p.reanchor > 0)
-            reanchor(t);
+        t->anchor_pending = 1;
     }
     if (t->p.correct &&
         (t->p.still_blend < 1.0f || t->p.still_deadband > 0.5f) &&
@@ -614,18 +613,42 @@ int nf_temporal_end(struct nf_temporal *t, const struct nf_predict_item *items,
     } else {
         remember_output(t, out);
     }
-    if (anchored) {
-        t->st.anchors++;
-        t->st.drift = (float)nf_quality_mae(out, &t->anchor);
-        t->anchor_done = 1;
-        if (t->p.correct && t->p.reset_drift > 0 &&
-            t->st.drift > t->p.reset_drift) {
-            t->st.resets_drift++;
-            t->reset_pending = 1;
-        }
-    }
     remember_input(t, in);
     return 0;
+}
+
+int nf_temporal_end_anchor(struct nf_temporal *t,
+                           const struct nf_predict_item *items, int n)
+{
+    if (t == NULL || items == NULL || n < 1)
+        return NF_EINVAL;
+    if (!t->anchor_pending)
+        return 0;
+    t->anchor_pending = 0;
+    if (n < 2 || items[1].status < 0)
+        return 0; /* A failed anchor only skips this measurement. */
+    nf_quality_grid_mean(&t->anchor, t->gw, t->gh, t->lp_b);
+    t->st.lf_drift = grid_distance(t, t->lp_a, t->lp_b);
+    if (t->p.correct && t->p.reanchor > 0)
+        reanchor(t);
+    t->st.anchors++;
+    t->st.drift = (float)nf_quality_mae(items[0].out, &t->anchor);
+    t->anchor_done = 1;
+    if (t->p.correct && t->p.reset_drift > 0 &&
+        t->st.drift > t->p.reset_drift) {
+        t->st.resets_drift++;
+        t->reset_pending = 1;
+    }
+    return 0;
+}
+
+int nf_temporal_end(struct nf_temporal *t, const struct nf_predict_item *items,
+                    int n)
+{
+    int rc = nf_temporal_end_frame(t, items, n);
+    if (rc == 0)
+        rc = nf_temporal_end_anchor(t, items, n);
+    return rc;
 }
 
 int nf_temporal_step(struct nf_temporal *t, const struct nf_image *in,

@@ -177,6 +177,19 @@ int nf_temporal_begin(struct nf_temporal *t, const struct nf_image *in,
 int nf_temporal_end(struct nf_temporal *t, const struct nf_predict_item *items,
                     int n);
 
+/*
+ * nf_temporal_end() in two halves, for a caller that sends the frame before
+ * the anchor is predicted (the server): end_frame needs only items[0]
+ * predicted and leaves out stabilized and final; end_anchor then needs
+ * items[1] (when n is 2) and out unchanged since end_frame. Both must run,
+ * in this order, before the next nf_temporal_begin(); together they do
+ * exactly what nf_temporal_end() does.
+ */
+int nf_temporal_end_frame(struct nf_temporal *t,
+                          const struct nf_predict_item *items, int n);
+int nf_temporal_end_anchor(struct nf_temporal *t,
+                           const struct nf_predict_item *items, int n);
+
 /* begin, nf_backend_predict, end: one frame of one stream. */
 int nf_temporal_step(struct nf_temporal *t, const struct nf_image *in,
                      struct nf_image *out);

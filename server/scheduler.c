@@ -30,6 +30,7 @@ enum slot_state {
     SLOT_PREDICT,   /* The predict thread runs it. */
     SLOT_PREDICTED, /* Waits for the codec thread to finish it. */
     SLOT_FINISH,    /* The codec thread finishes it (correct, encode). */
+    SLOT_SENT,      /* Its frames are handed back; anchors still run. */
 };
 
 /*
@@ -48,6 +49,13 @@ struct batch {
     int n_items[NF_SCHED_MAX_BATCH];
     int failed[NF_SCHED_MAX_BATCH]; /* Failed before predict. */
     struct worker_img img[NF_SCHED_MAX_BATCH];
+    /* What outlives the jobs once they are handed back. */
+    struct nf_sched_client *client[NF_SCHED_MAX_BATCH];
+    void *session[NF_SCHED_MAX_BATCH];
+    struct nf_backend *backend[NF_SCHED_MAX_BATCH];
+    int anchored[NF_SCHED_MAX_BATCH]; /* Has an anchor item (items[1]). */
+    int n_anchored;
+    int anchors_done; /* Guarded by lock: every anchor item has run. */
 };
 
 struct nf_sched {
@@ -65,6 +73,8 @@ struct nf_sched {
     /* Guarded by lock. */
     struct nf_sched_client *ready_head, *ready_tail;
     struct nf_job *done_head, *done_tail;
+    void *released[NF_SCHED_SLOTS * NF_SCHED_MAX_BATCH]; /* Sessions. */
+    int n_released;
     int stop;
     int backlog;
     uint64_t next_seq;
@@ -185,60 +195,93 @@ static void prepare_batch(struct nf_sched *s, struct batch *b)
                 j->status = b->n_items[i];
         }
         b->failed[i] = j->status != 0;
+        b->anchored[i] = !b->failed[i] && b->n_items[i] == 2;
+        b->n_anchored += b->anchored[i];
     }
 }
 
 /*
- * Predict thread: runs the items of b's jobs, those of each backend as one
- * nf_backend_predict() call (each job adds one item, two on its anchor
- * frames).
+ * Predict thread: runs item `which` of b's jobs (0: each stream's frame; 1:
+ * the anchors of anchor frames), those of each backend as one
+ * nf_backend_predict() call. Only items[k][which] is touched, so the codec
+ * thread may finish the frames while the anchors run; and no job is
+ * touched for the anchors, which may run after the jobs were handed back.
  */
-static void predict_batch(struct batch *b)
+static void predict_batch(struct batch *b, int which)
 {
     int grouped[NF_SCHED_MAX_BATCH] = {0};
     for (int i = 0; i < b->n; i++) {
-        struct nf_predict_item
-            group[NF_SCHED_MAX_BATCH * NF_TEMPORAL_MAX_ITEMS];
-        int members[NF_SCHED_MAX_BATCH], m = 0, g = 0;
-        if (b->failed[i] || grouped[i])
+        struct nf_predict_item group[NF_SCHED_MAX_BATCH];
+        int members[NF_SCHED_MAX_BATCH], m = 0;
+        if (b->failed[i] || grouped[i] || (which && !b->anchored[i]))
             continue;
         for (int k = i; k < b->n; k++) {
-            if (!b->failed[k] && !grouped[k] &&
-                b->jobs[k]->backend == b->jobs[i]->backend) {
+            if (!b->failed[k] && !grouped[k] && (!which || b->anchored[k]) &&
+                b->backend[k] == b->backend[i]) {
+                group[m] = b->items[k][which];
                 members[m++] = k;
-                memcpy(&group[g], b->items[k],
-                       sizeof b->items[k][0] * b->n_items[k]);
-                g += b->n_items[k];
                 grouped[k] = 1;
             }
         }
         uint64_t t0 = nf_now_us();
-        nf_backend_predict(b->jobs[i]->backend, group, g);
+        nf_backend_predict(b->backend[i], group, m);
         uint32_t dt = (uint32_t)(nf_now_us() - t0);
-        g = 0;
         for (int k = 0; k < m; k++) {
-            int x = members[k];
-            memcpy(b->items[x], &group[g],
-                   sizeof b->items[x][0] * b->n_items[x]);
-            g += b->n_items[x];
-            b->jobs[x]->predict_us = dt;
+            b->items[members[k]][which] = group[k];
+            if (!which)
+                b->jobs[members[k]]->predict_us = dt;
         }
     }
 }
 
-/* Codec thread: closes each predicted frame (stabilizer, drift) and
- * encodes it. */
-static void finish_batch(struct nf_sched *s, struct batch *b)
+/*
+ * Codec thread: closes each predicted frame (stabilizer) and encodes it;
+ * with anchors also finishes their part (drift, offset field), else
+ * finish_anchors() does later.
+ */
+static void finish_batch(struct nf_sched *s, struct batch *b, int anchors)
 {
     for (int i = 0; i < b->n; i++) {
         struct nf_job *j = b->jobs[i];
         if (b->failed[i])
             continue;
-        j->status = nf_temporal_end(b->temporal[i], b->items[i], b->n_items[i]);
+        j->status =
+            nf_temporal_end_frame(b->temporal[i], b->items[i], b->n_items[i]);
+        if (anchors)
+            nf_temporal_end_anchor(b->temporal[i], b->items[i], b->n_items[i]);
         j->drift = nf_temporal_drift(b->temporal[i]);
         if (j->status == 0)
             j->status = encode_job(s, j, &b->img[i]);
     }
+}
+
+/* Codec thread: the anchors' part of frames already handed back. */
+static void finish_anchors(struct batch *b)
+{
+    for (int i = 0; i < b->n; i++)
+        if (b->anchored[i])
+            nf_temporal_end_anchor(b->temporal[i], b->items[i], b->n_items[i]);
+}
+
+/* Hands the jobs of b to the loop's mailbox; a session whose anchor still
+ * runs keeps its frame in flight and its job says so (held). Lock held. */
+static void hand_back(struct nf_sched *s, struct batch *b, int anchors)
+{
+    for (int i = 0; i < b->n; i++) {
+        struct nf_job *j = b->jobs[i];
+        j->held = b->anchored[i] && !anchors;
+        if (!j->held)
+            b->client[i]->in_flight = 0;
+        j->next = NULL;
+        if (s->done_tail)
+            s->done_tail->next = j;
+        else
+            s->done_head = j;
+        s->done_tail = j;
+        b->jobs[i] = NULL;
+    }
+    s->stats.batches++;
+    s->stats.jobs += (uint64_t)b->n;
 }
 
 /* The slot in state st prepared first, or NULL. Lock held. */
@@ -302,42 +345,57 @@ static void take_ready(struct nf_sched *s, struct batch *b)
         c->next_ready = NULL;
         c->in_ready = 0;
         c->in_flight = 1;
+        b->client[b->n] = c;
+        b->session[b->n] = c->pending->session;
+        b->backend[b->n] = c->pending->backend;
         b->jobs[b->n++] = c->pending;
         c->pending = NULL;
     }
+    b->n_anchored = 0;
+    b->anchors_done = 0;
     b->seq = s->next_seq++;
 }
 
 /*
- * The codec thread: finishes predicted batches first (their frames are
- * the oldest), otherwise prepares the next batch while the predict thread
- * runs the previous one. A session has at most one frame in the pipeline,
- * since each frame's correction starts from the previous frame's end.
+ * The codec thread, in order of priority: finishes the anchors of batches
+ * already handed back (their sessions wait for them), finishes predicted
+ * batches (their frames are the oldest), otherwise prepares the next batch
+ * while the predict thread runs the previous one. A session has at most
+ * one frame in the pipeline, since each frame's correction starts from the
+ * previous frame's end.
  */
 static void *codec_main(void *arg)
 {
     struct nf_sched *s = arg;
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        struct batch *b = oldest(s, SLOT_PREDICTED);
-        if (b != NULL) {
-            b->state = SLOT_FINISH;
+        struct batch *b = oldest(s, SLOT_SENT);
+        if (b != NULL && b->anchors_done) {
             pthread_mutex_unlock(&s->lock);
-            finish_batch(s, b);
+            finish_anchors(b);
             pthread_mutex_lock(&s->lock);
             for (int i = 0; i < b->n; i++) {
-                struct nf_job *j = b->jobs[i];
-                j->client->in_flight = 0;
-                j->next = NULL;
-                if (s->done_tail)
-                    s->done_tail->next = j;
-                else
-                    s->done_head = j;
-                s->done_tail = j;
+                if (!b->anchored[i])
+                    continue;
+                b->client[i]->in_flight = 0;
+                s->released[s->n_released++] = b->session[i];
             }
             b->state = SLOT_FREE;
-            s->stats.batches++;
-            s->stats.jobs += (uint64_t)b->n;
+            pthread_cond_signal(&s->predict_cond);
+            pthread_mutex_unlock(&s->lock);
+            uv_async_send(&s->async);
+            pthread_mutex_lock(&s->lock);
+            continue;
+        }
+        b = oldest(s, SLOT_PREDICTED);
+        if (b != NULL) {
+            int anchors = b->anchors_done;
+            b->state = SLOT_FINISH;
+            pthread_mutex_unlock(&s->lock);
+            finish_batch(s, b, anchors);
+            pthread_mutex_lock(&s->lock);
+            hand_back(s, b, anchors);
+            b->state = anchors ? SLOT_FREE : SLOT_SENT;
             /* Let a stopping predict thread see the pipeline empty. */
             pthread_cond_signal(&s->predict_cond);
             pthread_mutex_unlock(&s->lock);
@@ -366,10 +424,16 @@ static void *codec_main(void *arg)
     return NULL;
 }
 
-/* The predict thread: runs prepared batches in order. */
+/*
+ * The predict thread: runs prepared batches in order. With on_release set,
+ * the frames of a batch go to the codec thread before its anchors run, so
+ * an anchor (a second forward pass every anchor_every frames) never delays
+ * a reply; without it, anchors run first.
+ */
 static void *predict_main(void *arg)
 {
     struct nf_sched *s = arg;
+    int early = s->cfg.on_release != NULL;
     pthread_mutex_lock(&s->lock);
     for (;;) {
         struct batch *b = oldest(s, SLOT_QUEUED);
@@ -378,10 +442,20 @@ static void *predict_main(void *arg)
             /* The codec thread may prepare the next batch meanwhile. */
             pthread_cond_signal(&s->codec_cond);
             pthread_mutex_unlock(&s->lock);
-            predict_batch(b);
+            predict_batch(b, 0);
+            if (!early && b->n_anchored)
+                predict_batch(b, 1);
             pthread_mutex_lock(&s->lock);
+            b->anchors_done = !early || b->n_anchored == 0;
             b->state = SLOT_PREDICTED;
             pthread_cond_signal(&s->codec_cond);
+            if (!b->anchors_done) {
+                pthread_mutex_unlock(&s->lock);
+                predict_batch(b, 1);
+                pthread_mutex_lock(&s->lock);
+                b->anchors_done = 1;
+                pthread_cond_signal(&s->codec_cond);
+            }
             continue;
         }
         if (s->stop && !in_pipeline(s))
@@ -392,15 +466,23 @@ static void *predict_main(void *arg)
     return NULL;
 }
 
-/* Loop thread: hands every finished job to on_done. */
+/* Loop thread: hands every finished job to on_done, then every session
+ * the pipeline no longer uses to on_release. */
 static void on_async(uv_async_t *h)
 {
     struct nf_sched *s = h->data;
     struct nf_job *j;
 
+    void *released[NF_SCHED_SLOTS * NF_SCHED_MAX_BATCH];
+    int n_released;
+
+    /* Jobs before releases: a held job's release was posted after it. */
     pthread_mutex_lock(&s->lock);
     j = s->done_head;
     s->done_head = s->done_tail = NULL;
+    n_released = s->n_released;
+    memcpy(released, s->released, sizeof released[0] * (size_t)n_released);
+    s->n_released = 0;
     pthread_mutex_unlock(&s->lock);
     while (j) {
         struct nf_job *next = j->next;
@@ -410,6 +492,8 @@ static void on_async(uv_async_t *h)
         s->on_done(s, j, 0, s->arg);
         j = next;
     }
+    for (int i = 0; i < n_released; i++)
+        s->cfg.on_release(s, released[i], s->arg);
 }
 
 /* Stops both threads once the batches in the pipeline are finished. */

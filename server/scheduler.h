@@ -16,9 +16,12 @@
  * some sessions overlap the forward pass of others. At most one batch waits
  * for the predict thread, so a batch always holds the newest frames; a
  * session has at most one frame in the pipeline, since each frame's
- * correction starts where the previous one ended. Finished jobs go into a
- * locked mailbox and the loop is woken with uv_async_send(); its callback
- * drains the whole mailbox, since sends coalesce.
+ * correction starts where the previous one ended. On anchor frames (a
+ * second, cold-cache forward pass every anchor_every frames) the frame is
+ * handed back first and its anchor runs after (config on_release), so
+ * anchors never delay a reply; the session's next frame waits for it. Finished
+ * jobs go into a locked mailbox and the loop is woken with uv_async_send(); its
+ * callback drains the whole mailbox, since sends coalesce.
  */
 #ifndef NF_SCHED_H
 #define NF_SCHED_H
@@ -73,15 +76,28 @@ struct nf_job {
     uint64_t t_start_us;
     uint32_t decode_us, predict_us, encode_us;
     float drift; /* The session's drift after this frame (levels). */
+    /* The scheduler still uses the session's temporal state (this frame's
+     * anchor runs): keep the session alive until on_release(session). */
+    int held;
 };
 
 /* Called on the loop thread with each finished or dropped job. */
 typedef void (*nf_sched_done_cb)(struct nf_sched *s, struct nf_job *job,
                                  int dropped_superseded, void *arg);
 
+/*
+ * Called on the loop thread, after the on_done of a job that was held,
+ * once the pipeline no longer uses that job's session.
+ */
+typedef void (*nf_sched_release_cb)(struct nf_sched *s, void *session,
+                                    void *arg);
+
 struct nf_sched_config {
     int max_batch;       /* Jobs per batch, >= 1. */
     size_t out_headroom; /* Bytes reserved before the reply header (LWS_PRE). */
+    /* Optional. Set, an anchor frame is handed back before its anchor runs
+     * (the job is held); NULL, after. */
+    nf_sched_release_cb on_release;
 };
 
 /*

@@ -143,6 +143,8 @@ int nf__session_callback(struct lws *wsi, enum lws_callback_reasons reason,
 /* Hands a finished or dropped job back to its session (loop thread). */
 void nf__session_on_job(struct nf_sched *sched, struct nf_job *job,
                         int superseded, void *arg);
+/* The scheduler no longer uses a session it held (loop thread). */
+void nf__session_on_release(struct nf_sched *sched, void *session, void *arg);
 /* Queues a close of s with code (reason from the close-code table). */
 void nf__session_close(struct nf_session *s, int code, const char *reason);
 /* Closes sessions idle for longer than the limit (loop thread). */

@@ -301,7 +301,8 @@ static int start_lws(struct nf_server *srv)
 
 static int start_loop_handles(struct nf_server *srv)
 {
-    struct nf_sched_config sc = {srv->cfg.max_batch, LWS_PRE};
+    struct nf_sched_config sc = {srv->cfg.max_batch, LWS_PRE,
+                                 nf__session_on_release};
     int rc;
 
     rc = nf_sched_init(&srv->sched, &srv->loop, &srv->pool, &sc,

@@ -589,6 +589,7 @@ void nf__session_on_job(struct nf_sched *sched, struct nf_job *job,
 {
     struct nf_server *srv = arg;
     struct nf_session *s = job->session;
+    int held = job->held; /* The scheduler keeps the job's reference. */
 
     if (superseded) {
         /* What the dropped frame was to carry, the next one carries. */
@@ -636,7 +637,15 @@ void nf__session_on_job(struct nf_sched *sched, struct nf_job *job,
         s->drift = job->drift;
         lws_callback_on_writable(s->wsi);
     }
-    session_unref(s);
+    if (!held)
+        session_unref(s);
+}
+
+void nf__session_on_release(struct nf_sched *sched, void *session, void *arg)
+{
+    (void)sched;
+    (void)arg;
+    session_unref(session);
 }
 
 void nf__session_sweep_idle(struct nf_server *srv, uint64_t now_us)

@@ -54,7 +54,7 @@ static struct nf_model *busy_identity_model(void)
 
 /* What came back, in order. */
 struct returned {
-    int client, seq, superseded, status, value;
+    int client, seq, superseded, status, value, held;
 };
 
 struct fixture {
@@ -70,6 +70,9 @@ struct fixture {
     struct returned back[MAX_JOBS];
     int n_back;
     int closed;
+    /* Releases (on_release): the client index and n_back at that time. */
+    int released[MAX_JOBS], released_after[MAX_JOBS];
+    int n_released;
 };
 
 /* The flat colour of frame seq of client c. */
@@ -88,6 +91,7 @@ static void on_done(struct nf_sched *s, struct nf_job *job, int superseded,
     r->seq = (int)job->hdr.seq;
     r->superseded = superseded;
     r->status = job->status;
+    r->held = job->held;
     r->value = -1;
     if (!superseded && job->status == 0) {
         uint8_t rgb[W * H * 3];
@@ -102,10 +106,20 @@ static void on_done(struct nf_sched *s, struct nf_job *job, int superseded,
     job->in = job->out = NULL;
 }
 
-static int setup(struct fixture *f)
+static void on_release(struct nf_sched *s, void *session, void *arg)
+{
+    (void)s;
+    struct fixture *f = arg;
+    f->released_after[f->n_released] = f->n_back;
+    f->released[f->n_released++] =
+        (int)((struct nf_sched_client *)session - f->clients);
+}
+
+/* early: hand anchor frames back before their anchors run (on_release). */
+static int setup_with(struct fixture *f, int early)
 {
     memset(f, 0, sizeof *f);
-    struct nf_sched_config cfg = {CLIENTS, 0};
+    struct nf_sched_config cfg = {CLIENTS, 0, early ? on_release : NULL};
     if (uv_loop_init(&f->loop) != 0 || nf_bufpool_init(&f->pool) != 0 ||
         nf_jpeg_init(&f->jpeg) != 0)
         return -1;
@@ -113,6 +127,11 @@ static int setup(struct fixture *f)
     if (f->model == NULL || nf_backend_init("ref", f->model, 1, &f->backend))
         return -1;
     return nf_sched_init(&f->sched, &f->loop, &f->pool, &cfg, on_done, f);
+}
+
+static int setup(struct fixture *f)
+{
+    return setup_with(f, 0);
 }
 
 static void on_closed(void *arg)
@@ -152,6 +171,7 @@ static int submit(struct fixture *f, int c, int seq)
     struct nf_job *j = &f->jobs[f->n_jobs++];
     memset(j, 0, sizeof *j);
     j->client = &f->clients[c];
+    j->session = &f->clients[c]; /* What on_release gets back. */
     j->backend = f->backend;
     j->quality = 95;
     nf_temporal_params_default(&j->params);
@@ -268,6 +288,49 @@ NF_TEST(sched_close_hands_back_frames_in_the_pipeline)
     NF_CHECK_INT_EQ(f.n_back + cancelled, f.n_jobs);
 }
 
-NF_TEST_MAIN(NF_TEST_ENTRY(sched_every_job_back_once_in_order_with_its_pixels)
-                 NF_TEST_ENTRY(sched_prepares_while_predicting) NF_TEST_ENTRY(
-                     sched_close_hands_back_frames_in_the_pipeline))
+NF_TEST(sched_anchor_frames_go_back_before_their_anchor)
+{
+    struct fixture f;
+    NF_CHECK_INT_EQ(setup_with(&f, 1), 0);
+    /* Two sessions, one frame at a time each; anchor_every is 8, so frames
+     * 7 and 15 of each session carry an anchor. */
+    int rounds = 17, next[2] = {0}, seen = 0;
+    for (int c = 0; c < 2; c++)
+        NF_CHECK_INT_EQ(submit(&f, c, next[c]++), 0);
+    uint64_t t0 = uv_hrtime();
+    while ((f.n_back < 2 * rounds || f.n_released < 4) &&
+           uv_hrtime() - t0 < 10000000000ull) {
+        uv_run(&f.loop, UV_RUN_ONCE);
+        for (; seen < f.n_back; seen++) {
+            int c = f.back[seen].client;
+            if (next[c] < rounds)
+                NF_CHECK_INT_EQ(submit(&f, c, next[c]++), 0);
+        }
+    }
+    teardown(&f);
+    NF_CHECK_INT_EQ(f.n_back, 2 * rounds);
+    int held = 0;
+    for (int i = 0; i < f.n_back; i++) {
+        struct returned *r = &f.back[i];
+        NF_CHECK(!r->superseded && r->status == 0);
+        NF_CHECK_INT_EQ(r->held, r->seq % 8 == 7);
+        NF_CHECK(abs(r->value - value_of(r->client, r->seq)) <= 2);
+        held += r->held;
+    }
+    /* One release per held frame, after that frame came back and before
+     * the same session's next frame did. */
+    NF_CHECK_INT_EQ(f.n_released, held);
+    for (int k = 0; k < f.n_released; k++) {
+        int c = f.released[k], last = -1;
+        for (int i = 0; i < f.released_after[k]; i++)
+            if (f.back[i].client == c)
+                last = i;
+        NF_CHECK(last >= 0 && f.back[last].held);
+    }
+}
+
+NF_TEST_MAIN(
+    NF_TEST_ENTRY(sched_every_job_back_once_in_order_with_its_pixels)
+        NF_TEST_ENTRY(sched_prepares_while_predicting)
+            NF_TEST_ENTRY(sched_close_hands_back_frames_in_the_pipeline)
+                NF_TEST_ENTRY(sched_anchor_frames_go_back_before_their_anchor))
