@@ -35,7 +35,8 @@ endif
 # load an ASan-instrumented library.
 OBS_SRC := clients/obs/nextframe-filter.c clients/obs/exchange.c \
            clients/common/ws-client.c clients/common/mono-clock.c \
-           common/jpeg.c common/error.c protocol/wire.c protocol/control.c
+           common/jpeg.c common/error.c common/token.c protocol/wire.c \
+           protocol/control.c
 OBS_OBJ := $(OBS_SRC:%.c=$(BUILD)/obs/obj/%.o)
 OBS_PLUGIN := $(BUILD)/obs/nextframe-filter.so
 OBS_CFLAGS := $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(CFLAGS)) \

@@ -15,11 +15,33 @@ static int token_char(char c)
            c == '-';
 }
 
+int nf_token_check(const char *token, char *err, size_t errlen)
+{
+    size_t n = strlen(token);
+
+    if (n < NF_TOKEN_MIN || n > NF_TOKEN_MAX) {
+        snprintf(err, errlen,
+                 "the token must have %d to %d characters, it "
+                 "has %zu",
+                 NF_TOKEN_MIN, NF_TOKEN_MAX, n);
+        return NF_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!token_char(token[i])) {
+            snprintf(err, errlen,
+                     "the token may hold only A-Z a-z 0-9 . _ ~ - "
+                     "(character %zu is not one)",
+                     i + 1);
+            return NF_EINVAL;
+        }
+    }
+    return 0;
+}
+
 int nf_token_read(const char *path, char *token, char *err, size_t errlen)
 {
-    char line[NF_TOKEN_MAX + 8];
+    char line[NF_TOKEN_MAX + 8], why[160];
     FILE *f = fopen(path, "r");
-    size_t n;
 
     if (!f) {
         snprintf(err, errlen, "%s: cannot read the token file", path);
@@ -28,24 +50,11 @@ int nf_token_read(const char *path, char *token, char *err, size_t errlen)
     if (!fgets(line, sizeof line, f))
         line[0] = '\0';
     fclose(f);
-    n = strcspn(line, "\r\n");
-    line[n] = '\0';
-    if (n < NF_TOKEN_MIN || n > NF_TOKEN_MAX) {
-        snprintf(err, errlen,
-                 "%s: the token (first line) must have %d to %d "
-                 "characters, it has %zu",
-                 path, NF_TOKEN_MIN, NF_TOKEN_MAX, n);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (nf_token_check(line, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: first line: %s", path, why);
         return NF_EINVAL;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (!token_char(line[i])) {
-            snprintf(err, errlen,
-                     "%s: the token may hold only A-Z a-z 0-9 . _ ~ - "
-                     "(character %zu is not one)",
-                     path, i + 1);
-            return NF_EINVAL;
-        }
-    }
-    memcpy(token, line, n + 1);
+    strcpy(token, line);
     return 0;
 }

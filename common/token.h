@@ -16,6 +16,10 @@
 /* A client offers the stream token as this subprotocol plus the token. */
 #define NF_TOKEN_SUBPROTOCOL_PREFIX "nextframe.token."
 
+/* Checks a token's length and characters: 0, or NF_EINVAL and a message
+ * in err. */
+int nf_token_check(const char *token, char *err, size_t errlen);
+
 /*
  * Reads the first line of path into token (NF_TOKEN_MAX + 1 bytes) and
  * checks it. Returns 0, or NF_EIO / NF_EINVAL after writing a message that

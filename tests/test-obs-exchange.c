@@ -494,7 +494,7 @@ struct server {
  * "listening on" line. Returns 0, or -1 if there is no server binary or
  * it did not start within 10 s.
  */
-static int server_start(struct server *s, int port)
+static int server_start_with(struct server *s, int port, const char *token_file)
 {
     const char *build = getenv("BUILD") != NULL ? getenv("BUILD") : "build";
     char bin[256], portarg[16], buf[512];
@@ -505,6 +505,8 @@ static int server_start(struct server *s, int port)
                     portarg,
                     "--model",
                     "models/default.safetensors",
+                    token_file ? "--token-file" : NULL,
+                    (char *)token_file,
                     NULL};
     posix_spawn_file_actions_t fa;
     size_t used = 0;
@@ -551,6 +553,11 @@ static int server_start(struct server *s, int port)
     waitpid(s->pid, NULL, 0);
     close(s->out_fd);
     return -1;
+}
+
+static int server_start(struct server *s, int port)
+{
+    return server_start_with(s, port, NULL);
 }
 
 static void server_kill(struct server *s, int sig)
@@ -740,18 +747,29 @@ NF_TEST(obs_exchange_round_trip_blends_the_right_original)
 NF_TEST(obs_exchange_sends_style_and_token)
 {
     static struct log_buf log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    static struct log_buf log2 = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    static const char token[] = "obs-token-0123456789abcdef";
+    char path[] = "/tmp/nf-obs-token.XXXXXX";
     struct nf_obs_exchange_config cfg;
     struct nf_obs_settings set;
     struct nf_obs_exchange *x;
     struct server srv;
+    int fd = mkstemp(path);
 
-    if (server_start(&srv, 0) < 0)
+    NF_CHECK(fd >= 0);
+    NF_CHECK(write(fd, token, sizeof token - 1) == (ssize_t)(sizeof token - 1));
+    close(fd);
+    if (server_start_with(&srv, 0, path) < 0) {
+        unlink(path);
         NF_SKIP("no server: build $BUILD/nextframe first");
+    }
+    unlink(path);
     config_for(&cfg, srv.url, &log);
     snprintf(cfg.settings.style, sizeof(cfg.settings.style), "nope");
-    snprintf(cfg.settings.token, sizeof(cfg.settings.token), "s3cret\"\\");
+    snprintf(cfg.settings.token, sizeof(cfg.settings.token), "%s", token);
     NF_CHECK_INT_EQ(nf_obs_exchange_init(&x, &cfg), 0);
-    /* An unknown style is refused but the session goes on. */
+    /* The token is accepted; an unknown style is refused but the session
+     * goes on. */
     NF_CHECK_INT_EQ(stream_until(x, 3, NULL), 0);
     NF_CHECK(log_has(&log, "server error unknown_style"));
     /* The state that answered hello; then set brings a second one. */
@@ -763,6 +781,18 @@ NF_TEST(obs_exchange_sends_style_and_token)
         sleep_us(10000);
     NF_CHECK_INT_EQ(log_count(&log, "style default"), 2);
     NF_CHECK_INT_EQ(log_count(&log, "unknown_style"), 1);
+    NF_CHECK(!log_has(&log, token)); /* Never logged. */
+    nf_obs_exchange_free(x);
+    /* A wrong token: the server's 4403 reaches the log. */
+    config_for(&cfg, srv.url, &log2);
+    snprintf(cfg.settings.token, sizeof(cfg.settings.token),
+             "obs-token-0123456789abcdeX");
+    NF_CHECK_INT_EQ(nf_obs_exchange_init(&x, &cfg), 0);
+    for (int i = 0; i < 300 && !log_has(&log2, "4403"); i++) {
+        submit_frame(x, 160, 120, 0, NULL);
+        sleep_us(10000);
+    }
+    NF_CHECK(log_has(&log2, "4403"));
     nf_obs_exchange_free(x);
     server_kill(&srv, SIGTERM);
 }

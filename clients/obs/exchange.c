@@ -27,6 +27,7 @@
 #include "error.h"
 #include "jpeg.h"
 #include "mono-clock.h"
+#include "token.h"
 #include "wire.h"
 #include "ws-client.h"
 
@@ -563,7 +564,7 @@ static int pull_settings(struct nf_obs_exchange *x, int *reconnect)
 
 /* ---- Network thread: sending -------------------------------------------- */
 
-/* Formats hello, with style and token when set, at buf. */
+/* Formats hello, with the style when set, at buf. */
 static int format_hello(struct nf_obs_exchange *x, char *buf, size_t cap)
 {
     json_t *o = json_object();
@@ -580,9 +581,6 @@ static int format_hello(struct nf_obs_exchange *x, char *buf, size_t cap)
              "style '%s' is not a style name (A-Z a-z 0-9 _ . -, at most 63 "
              "bytes): using the server's default",
              x->cur.style);
-    /* A later auth feature reads "token"; v1 servers ignore it. */
-    if (x->cur.token[0] != '\0')
-        json_object_set_new(o, "token", json_string(x->cur.token));
     n = json_dumpb(o, buf, cap, JSON_COMPACT);
     json_decref(o);
     return n > 0 && n <= cap ? (int)n : NF_ERANGE;
@@ -977,6 +975,8 @@ static void run_session(struct nf_obs_exchange *x)
     };
     struct nf_ws_client_config wc = {0};
     char err[256] = "";
+    char offer[sizeof NF_WIRE_SUBPROTOCOL + sizeof NF_TOKEN_SUBPROTOCOL_PREFIX +
+               NF_OBS_TOKEN_MAX];
     uint32_t n;
 
     x->phase = PHASE_CONNECTING;
@@ -988,6 +988,17 @@ static void run_session(struct nf_obs_exchange *x)
     set_state(x, NF_OBS_CONNECTING);
     wc.url = x->cur.url;
     wc.subprotocol = NF_WIRE_SUBPROTOCOL;
+    if (x->cur.token[0] != '\0') {
+        /* The server's stream token rides in the subprotocol list. */
+        if (nf_token_check(x->cur.token, err, sizeof err) < 0) {
+            note_failure(x, err);
+            return;
+        }
+        snprintf(offer, sizeof offer,
+                 NF_WIRE_SUBPROTOCOL "," NF_TOKEN_SUBPROTOCOL_PREFIX "%s",
+                 x->cur.token);
+        wc.subprotocol = offer;
+    }
     wc.max_message = MAX_MESSAGE;
     if (nf_ws_client_init(&x->ws, &wc, &ops, x, err, sizeof(err)) < 0) {
         note_failure(x, err[0] ? err : "cannot start the WebSocket client");

@@ -239,7 +239,7 @@ void nf_obs_backoff_reset(struct nf_obs_backoff *b);
 struct nf_obs_settings {
     char url[NF_OBS_URL_MAX];     /* ws://host:port/v1/stream */
     char style[NF_OBS_STYLE_MAX]; /* "" = the server's default. */
-    char token[NF_OBS_TOKEN_MAX]; /* "" = none; sent in hello. */
+    char token[NF_OBS_TOKEN_MAX]; /* "" = none; offered as a subprotocol. */
     float strength;               /* 0..1 */
 };
 
