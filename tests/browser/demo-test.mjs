@@ -17,10 +17,8 @@
 // under 1000 ms, zero errors, zero reconnects, every frame answered but
 // the server's drops, output differing from the input by at least 8
 // levels on average.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { launchWithCamera } from './launch.mjs';
 
 const [url, camera, out, framesArg = '300', marker] = process.argv.slice(2);
 if (!url || !camera || !out || url === '--help') {
@@ -33,19 +31,7 @@ const check = (ok, what) => {
   if (!ok) failures.push(what);
 };
 
-const dir = mkdtempSync(join(tmpdir(), 'nf-chromium-'));
-const ctx = await chromium.launchPersistentContext(dir, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: [
-    '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--use-fake-ui-for-media-stream',
-    '--use-fake-device-for-media-stream',
-    `--use-file-for-fake-video-capture=${camera}`,
-  ],
-});
+const { ctx, close } = await launchWithCamera(camera, { width: 1280, height: 900 });
 const consoleErrors = [];
 let result = {};
 try {
@@ -174,8 +160,7 @@ try {
 } catch (e) {
   failures.push(`driver: ${e.message}`);
 } finally {
-  await ctx.close();
-  rmSync(dir, { recursive: true, force: true });
+  await close();
 }
 console.log(JSON.stringify(result));
 for (const f of failures) console.error(`demo-test: FAIL ${f}`);

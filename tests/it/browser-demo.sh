@@ -4,6 +4,9 @@
 # resets the cache, and checks the page's own statistics (window.nfStats)
 # and that the output differs from the input (tests/browser/demo-test.mjs);
 # then restarts the server and checks that the page reconnects on its own.
+# Last, against a server with a stream token, the page streams when opened
+# with #token=TOKEN and says that it needs one when opened without
+# (tests/browser/token-test.mjs).
 # Also checks the Content-Security-Policy header the page runs under. The
 # screenshot is kept in $BUILD/test-logs/browser-demo.png.
 . tests/lib.sh
@@ -44,4 +47,12 @@ if [ -f "$MARK" ]; then
     start_server --model models/toon.safetensors --port "$OLD_PORT"
 fi
 wait $NODE || fail "demo-test failed (above)"
+stop_server
+
+# A server with a stream token: the page takes it from #token=.
+TOKEN=demo-token-0123456789abcdef
+printf '%s\n' "$TOKEN" >"$NF_TMP/token"
+start_server --model models/toon.safetensors --token-file "$NF_TMP/token"
+node tests/browser/token-test.mjs "$BASE/?autostart=1&width=320" "$CAM" "$TOKEN" ||
+    fail "token-test failed (above)"
 stop_server
