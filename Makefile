@@ -160,3 +160,36 @@ clean:
 	rm -rf build build-san
 
 -include $(shell find $(BUILD)/obj $(BUILD)/obs/obj -name '*.d' 2>/dev/null)
+
+# ---- CUDA backend (kernels/cuda/README.md) ----------------------------------
+# Built whenever nvcc is found (on PATH or in /usr/local/cuda/bin); CUDA=0
+# leaves it out. It is a shared library of its own, $(BUILD)/libnf-cuda.so,
+# that kernels/backend-load.c dlopen()s at run time from beside the
+# executable (or $NF_CUDA_LIB): nothing else links CUDA, so every binary
+# starts on machines without a CUDA runtime. Device code for sm_80 and
+# sm_90 (plus sm_90 PTX), warnings as errors; the CUDA runtime is linked
+# statically, cuDNN 9 dynamically (found through the rpath or ld.so.conf).
+# -fmad=false: our kernels round exactly as the reference (README.md).
+NVCC ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+CUDA ?= $(if $(NVCC),1,0)
+ifeq ($(CUDA),1)
+CUDA_LIBDIR := $(abspath $(dir $(NVCC))../lib64)
+CUDA_LIB    := $(BUILD)/libnf-cuda.so
+CUDA_OBJ    := $(patsubst %.cu,$(BUILD)/obj/%.o,$(wildcard kernels/cuda/*.cu))
+CUDA_ARCH   := -gencode arch=compute_80,code=sm_80 \
+               -gencode arch=compute_90,code=[sm_90,compute_90]
+NVCCFLAGS   ?= -O2 -g -lineinfo
+NVCCFLAGS   += -std=c++20 $(CUDA_ARCH) -fmad=false -Werror all-warnings \
+               -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra,-Werror \
+               -Xcompiler -Wno-unused-parameter -MMD -MP
+
+all: $(CUDA_LIB)
+
+$(BUILD)/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -Icommon -Ikernels $(NVCCFLAGS) -c $< -o $@
+
+$(CUDA_LIB): $(CUDA_OBJ)
+	$(NVCC) -shared -cudart static $(CUDA_ARCH) $^ -L$(CUDA_LIBDIR) -lcudnn \
+		-Xlinker -z,defs -Xlinker -rpath,'$$ORIGIN:$(CUDA_LIBDIR)' -o $@
+endif

@@ -10,7 +10,9 @@
  *
  * Adding a backend: write kernels/<name>/backend-<name>.c defining a const
  * struct nf_backend_i, and list it in backend.c's registry (before "ref" if
- * "auto" or "cpu" should prefer it).
+ * "auto" or "cpu" should prefer it). A backend that must not be linked into
+ * the server (CUDA) is a shared library exporting its table, loaded at run
+ * time by backend-load.c.
  */
 #ifndef NF_BACKEND_IMPL_H
 #define NF_BACKEND_IMPL_H
@@ -35,6 +37,13 @@ struct nf_backend_i {
      * all, e.g. a CUDA device is present. Cheap; any thread.
      */
     int (*available)(void);
+
+    /*
+     * Optional. After available() returned 0: why, as one line ("no CUDA
+     * device (cudaGetDeviceCount: ...)"), in static storage; NULL: no
+     * reason known. Any thread.
+     */
+    const char *(*unavailable_reason)(void);
 
     /*
      * Optional (NULL: every model). Whether the backend implements every op

@@ -6,16 +6,20 @@
  * them), and the validation of predict items. The backends in backend-impl.h
  * see only valid calls.
  *
- * Names: each backend answers to its own name ("dnnl", the oneDNN CPU
- * backend in kernels/dnnl/; "ref", the reference in kernels/cpu/). Two
- * names choose among them, in the registry's order of preference, skipping
- * a backend that is not available on this machine or does not support the
- * model: "cpu" takes the best CPU backend, "auto" the best of all.
+ * Names: each backend answers to its own name ("cuda", the CUDA backend in
+ * kernels/cuda/, a shared library loaded at run time by backend-load.c;
+ * "dnnl", the oneDNN CPU backend in kernels/dnnl/; "ref", the reference in
+ * kernels/cpu/). Two names choose among them, in the registry's order of
+ * preference, skipping a backend that is not available on this machine or
+ * does not support the model: "cpu" takes the best CPU backend, "auto" the
+ * best of all.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend-impl.h"
+#include "backend-load.h"
 #include "correct.h"
 #include "error.h"
 
@@ -29,6 +33,7 @@ static const struct {
     const struct nf_backend_i *iface;
     int cpu; /* Runs on the host CPU: a candidate for "cpu". */
 } registry[] = {
+    {&nf__backend_cuda, 0},
 #ifdef NF_HAVE_DNNL
     {&nf__backend_dnnl, 1},
 #endif
@@ -36,15 +41,39 @@ static const struct {
 };
 #define N_REGISTRY (sizeof registry / sizeof registry[0])
 
-static const char *const names[] = {
-#ifdef NF_HAVE_DNNL
-    "dnnl",
-#endif
-    "ref", NULL};
+/* The available backends' names, filled once by list_names. */
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+static const char *names[N_REGISTRY + 1];
+
+static void list_names(void)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < N_REGISTRY; k++) {
+        const struct nf_backend_i *i = registry[k].iface;
+        if (i->available == NULL || i->available())
+            names[n++] = i->name;
+    }
+    names[n] = NULL;
+}
 
 const char *const *nf_backend_list(void)
 {
+    pthread_once(&names_once, list_names);
     return names;
+}
+
+const char *nf_backend_why_unavailable(const char *name)
+{
+    for (size_t k = 0; name != NULL && k < N_REGISTRY; k++) {
+        const struct nf_backend_i *i = registry[k].iface;
+        if (strcmp(name, i->name) != 0 || i->available == NULL ||
+            i->available())
+            continue;
+        const char *why =
+            i->unavailable_reason ? i->unavailable_reason() : NULL;
+        return why ? why : "not available on this machine";
+    }
+    return NULL;
 }
 
 static int usable(const struct nf_backend_i *i, const struct nf_model *m)
@@ -53,30 +82,23 @@ static int usable(const struct nf_backend_i *i, const struct nf_model *m)
            (i->supports == NULL || i->supports(m));
 }
 
-static const struct nf_backend_i *pick(const char *name,
-                                       const struct nf_model *m)
+/* The first registry index from `from` on that name selects and that can
+ * run m here, or -1. */
+static int pick(const char *name, const struct nf_model *m, size_t from)
 {
     int any = strcmp(name, "auto") == 0, cpu = strcmp(name, "cpu") == 0;
-    for (size_t k = 0; k < N_REGISTRY; k++) {
+    for (size_t k = from; k < N_REGISTRY; k++) {
         const struct nf_backend_i *i = registry[k].iface;
         if ((any || (cpu && registry[k].cpu) || strcmp(name, i->name) == 0) &&
             usable(i, m))
-            return i;
+            return (int)k;
     }
-    return NULL;
+    return -1;
 }
 
-int nf_backend_init(const char *name, const struct nf_model *m, int threads,
-                    struct nf_backend **out)
+static int init_one(const struct nf_backend_i *iface, const struct nf_model *m,
+                    int threads, struct nf_backend **out)
 {
-    if (out == NULL)
-        return NF_EINVAL;
-    *out = NULL;
-    if (name == NULL || m == NULL || threads < 0)
-        return NF_EINVAL;
-    const struct nf_backend_i *iface = pick(name, m);
-    if (iface == NULL)
-        return NF_ENO_BACKEND;
     struct nf_backend *b = calloc(1, sizeof *b);
     if (b == NULL)
         return NF_ENOMEM;
@@ -94,6 +116,26 @@ int nf_backend_init(const char *name, const struct nf_model *m, int threads,
     }
     *out = b;
     return 0;
+}
+
+int nf_backend_init(const char *name, const struct nf_model *m, int threads,
+                    struct nf_backend **out)
+{
+    if (out == NULL)
+        return NF_EINVAL;
+    *out = NULL;
+    if (name == NULL || m == NULL || threads < 0)
+        return NF_EINVAL;
+    int choose = strcmp(name, "auto") == 0 || strcmp(name, "cpu") == 0;
+    int rc = NF_ENO_BACKEND;
+    /* A chosen backend whose device fails to start (NF_EBACKEND: a CUDA
+     * device that is present but unusable) gives way to the next one. */
+    for (int k = pick(name, m, 0); k >= 0; k = pick(name, m, (size_t)k + 1)) {
+        rc = init_one(registry[k].iface, m, threads, out);
+        if (rc == 0 || !choose || rc != NF_EBACKEND)
+            break;
+    }
+    return rc;
 }
 
 void nf_backend_free(struct nf_backend *b)

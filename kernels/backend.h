@@ -10,10 +10,11 @@
  * of several streams together; a backend may process them one by one.
  *
  * Backends: "ref", the reference (kernels/cpu/: plain loops, the oracle the
- * others are tested against) and "dnnl", the fast CPU backend on oneDNN
- * (kernels/dnnl/, when built with it). Two names choose: "cpu" the best CPU
- * backend that supports the model (dnnl, else ref), "auto" the best of all
- * (a GPU backend first once there is one, then as "cpu").
+ * others are tested against), "dnnl", the fast CPU backend on oneDNN
+ * (kernels/dnnl/, when built with it) and "cuda" (kernels/cuda/, a shared
+ * library loaded at run time when it and a device are present). Two names
+ * choose: "cpu" the best CPU backend that supports the model (dnnl, else
+ * ref), "auto" the best of all (cuda when available, then as "cpu").
  *
  * Frames cross this interface as 8-bit interleaved RGB (what libjpeg-turbo
  * decodes to and encodes from). Internally the model sees floats in [0, 1].
@@ -69,14 +70,26 @@ struct nf_predict_item {
 };
 
 /*
- * Names of the concrete backends compiled into this build, best first, e.g.
- * {"dnnl", "ref", NULL}. nf_backend_init also accepts "cpu" and "auto".
+ * Names of the concrete backends this build can run on this machine, best
+ * first, e.g. {"cuda", "dnnl", "ref", NULL} on a GPU machine with
+ * libnf-cuda.so beside the executable, {"dnnl", "ref", NULL} elsewhere.
+ * nf_backend_init also accepts "cpu" and "auto". The first call may load
+ * the CUDA library and probe for a device (kernels/backend-load.h).
  */
 const char *const *nf_backend_list(void);
 
 /*
- * Creates backend `name` ("ref", "dnnl"; "cpu" and "auto" pick the best
- * available that supports m) for model m, which must outlive it. threads:
+ * Why backend `name` cannot run on this machine, as one line for a log
+ * ("cuda: cannot load the library: .../libnf-cuda.so: cannot open shared
+ * object file: No such file or directory", "cuda: no CUDA device (...)"),
+ * or NULL when it can or name is not a backend of this build. Static
+ * storage; any thread.
+ */
+const char *nf_backend_why_unavailable(const char *name);
+
+/*
+ * Creates backend `name` ("ref", "dnnl", "cuda"; "cpu" and "auto" pick the
+ * best available that supports m) for model m, which must outlive it. threads:
  * worker threads the backend may use (0 = its default; for "dnnl" that is
  * an adaptive choice between one thread and all CPUs, kernels/dnnl/README.md).
  * Returns 0, NF_ENO_BACKEND, NF_ENOMEM or NF_EBACKEND.

@@ -73,10 +73,11 @@ static int load_styles(struct nf_server *srv)
                              &st->backend);
         if (rc) {
             const char *const *names = nf_backend_list();
-            fprintf(stderr,
-                    "nextframe: backend '%s' for %s: %s (this build "
-                    "has:",
-                    srv->cfg.backend, srv->cfg.models[i], nf_strerror(rc));
+            const char *why = nf_backend_why_unavailable(srv->cfg.backend);
+            fprintf(stderr, "nextframe: backend '%s' for %s: %s%s%s",
+                    srv->cfg.backend, srv->cfg.models[i], nf_strerror(rc),
+                    why ? ": " : "", why ? why : "");
+            fprintf(stderr, " (available here:");
             for (int k = 0; names[k]; k++)
                 fprintf(stderr, " %s", names[k]);
             fprintf(stderr, "; also auto and cpu)\n");
@@ -84,6 +85,11 @@ static int load_styles(struct nf_server *srv)
         }
         srv->backend_name = nf_backend_name(st->backend);
     }
+    /* Say why "auto" did not take the GPU (kernels/backend-load.h). */
+    const char *why = nf_backend_why_unavailable("cuda");
+    if (strcmp(srv->cfg.backend, "auto") == 0 && why != NULL)
+        fprintf(stderr, "nextframe: backend auto: %s; using %s\n", why,
+                srv->backend_name);
     return 0;
 }
 

@@ -18,6 +18,7 @@
 struct nf_test_ctx {
     int failed;
     int skipped;
+    char why[512]; /* The reason given to NF_SKIP. */
 };
 
 #define NF_TEST(name) static void test_##name(struct nf_test_ctx *nf__t)
@@ -53,10 +54,10 @@ struct nf_test_ctx {
         }                                                                      \
     } while (0)
 
-/* Marks the test skipped with a reason and returns. */
-#define NF_SKIP(why)                                                           \
+/* Marks the test skipped with a reason (printed on the SKIP line). */
+#define NF_SKIP(reason)                                                        \
     do {                                                                       \
-        printf("  skip: %s\n", why);                                           \
+        snprintf(nf__t->why, sizeof nf__t->why, "%s", reason);                 \
         nf__t->skipped = 1;                                                    \
         return;                                                                \
     } while (0)
@@ -86,7 +87,7 @@ static inline int nf_test_run(const struct nf_test_entry *t, int n, int argc,
 {
     int failed = 0;
     for (int i = 0; i < n; i++) {
-        struct nf_test_ctx ctx = {0, 0};
+        struct nf_test_ctx ctx = {0, 0, ""};
         if (argc > 1 && strcmp(argv[1], t[i].name) != 0)
             continue;
         fflush(stdout);
@@ -94,7 +95,7 @@ static inline int nf_test_run(const struct nf_test_entry *t, int n, int argc,
         if (ctx.failed)
             printf("FAIL %s\n", t[i].name);
         else if (ctx.skipped)
-            printf("SKIP %s\n", t[i].name);
+            printf("SKIP %s: %s\n", t[i].name, ctx.why);
         else
             printf("PASS %s\n", t[i].name);
         fflush(stdout);

@@ -1,0 +1,660 @@
+/*
+ * test-backend-cuda.c - the CUDA backend ("cuda", kernels/cuda/) and its
+ * loader (kernels/backend-load.c).
+ *
+ * Everywhere: the loader fails cleanly where the library, its dependencies
+ * or a device are missing (the reason names which), "cuda" is then
+ * NF_ENO_BACKEND, and "auto" falls back to a CPU backend; where a device
+ * exists, "auto" picks "cuda".
+ *
+ * Where a device exists, backend_cuda_matches_cpu compares "cuda" with the
+ * reference "ref": every op of MODEL.md on small graphs built in memory and
+ * every shipped model as floats (nf__cuda_run_float against
+ * nf__cpu_run_float, ||a - b|| / ||b|| <= 1e-5), then every shipped model
+ * through the public API in batches of 1 to 8 slots with resets,
+ * resolution changes, odd sizes and drift corrections (8-bit outputs
+ * within one level everywhere, 0.05 levels on average, as the dnnl test).
+ * Without a device it prints "SKIP backend_cuda_matches_cpu: no CUDA
+ * device (...)" or the loader's other reason.
+ *
+ * The library is looked for as the server does, except that the test
+ * points NF_CUDA_LIB at $BUILD/libnf-cuda.so (one directory above this
+ * binary) when that file exists and the variable is unset.
+ */
+#include <dirent.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend-impl.h"
+#include "backend-load.h"
+#include "backend.h"
+#include "error.h"
+#include "model-builder.h"
+#include "model.h"
+#include "nf-test.h"
+
+#define FLOAT_TOL  1e-5 /* FP32: only the summation order differs. */
+#define MEAN_LEVEL 0.05 /* 8-bit streams: mean absolute difference. */
+#define MAX_SLOTS  8
+
+typedef int (*run_float_fn)(const struct nf_model *m, const float *frame,
+                            const float *const *cache, int h, int w,
+                            float *out);
+
+/* Points NF_CUDA_LIB at ../libnf-cuda.so beside this binary if unset. */
+static void find_library(void)
+{
+    char exe[PATH_MAX], path[PATH_MAX + 32];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (getenv("NF_CUDA_LIB") != NULL || n <= 0)
+        return;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash == NULL)
+        return;
+    *slash = '\0';
+    snprintf(path, sizeof path, "%s/../%s", exe, NF_CUDA_LIB);
+    if (access(path, R_OK) == 0)
+        setenv("NF_CUDA_LIB", path, 0);
+}
+
+/* The library's float runner, or NULL with why set (no device, ...). */
+static run_float_fn cuda_runner(const char **why)
+{
+    find_library();
+    *why = nf__cuda_why();
+    if (*why != NULL)
+        return NULL;
+    void *sym = nf__cuda_symbol("nf__cuda_run_float");
+    run_float_fn f = NULL;
+    if (sym == NULL)
+        *why = "libnf-cuda.so lacks nf__cuda_run_float";
+    else
+        memcpy(&f, &sym, sizeof f); /* POSIX: data to function pointer. */
+    return f;
+}
+
+/* Declares run, the library's float runner, or skips with the reason
+ * ("no CUDA device (...)", "cannot load the library: ..."). */
+#define NEED_CUDA(run)                                                         \
+    const char *why_ = NULL;                                                   \
+    run_float_fn run = cuda_runner(&why_);                                     \
+    do {                                                                       \
+        if (run == NULL)                                                       \
+            NF_SKIP(strncmp(why_, "cuda: ", 6) == 0 ? why_ + 6 : why_);        \
+    } while (0)
+
+static struct nf_model *identity_model(void)
+{
+    struct nf_mb b;
+    nf_mb_init(&b, 1);
+    struct nf_model *m = nf_mb_load(&b, "t", 0, 1, "frame");
+    nf_mb_free(&b);
+    return m;
+}
+
+/* --- Loading (runs everywhere). --- */
+
+/* In a child process (the loader runs once per process): a missing
+ * library is reported by path. */
+NF_TEST(backend_cuda_missing_library_is_named)
+{
+    pid_t pid = fork();
+    NF_CHECK(pid >= 0);
+    if (pid == 0) {
+        setenv("NF_CUDA_LIB", "/nonexistent/libnf-cuda.so", 1);
+        const char *why = nf_backend_why_unavailable("cuda");
+        printf("  child: %s\n", why ? why : "(available)");
+        fflush(stdout);
+        _exit(why != NULL && strstr(why, "cannot load") != NULL &&
+                      strstr(why, "/nonexistent/libnf-cuda.so") != NULL
+                  ? 0
+                  : 1);
+    }
+    int status = 0;
+    NF_CHECK(waitpid(pid, &status, 0) == pid);
+    NF_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Without a usable device "cuda" fails cleanly and "auto" takes the CPU;
+ * with one, "auto" takes "cuda". */
+NF_TEST(backend_cuda_loads_or_falls_back)
+{
+    find_library();
+    const char *why = nf_backend_why_unavailable("cuda");
+    const char *const *names = nf_backend_list();
+    int listed = 0;
+    for (int i = 0; names[i] != NULL; i++)
+        listed |= strcmp(names[i], "cuda") == 0;
+    printf("  %s\n", why ? why : "cuda: available");
+    NF_CHECK(nf_backend_why_unavailable("ref") == NULL);
+    NF_CHECK(nf_backend_why_unavailable("tpu") == NULL);
+    struct nf_model *m = identity_model();
+    NF_CHECK(m != NULL);
+    struct nf_backend *b = NULL;
+    int rc = nf_backend_init("cuda", m, 0, &b);
+    if (why != NULL) {
+        int cpu = 0;
+        NF_CHECK(strncmp(why, "cuda: ", 6) == 0 && strlen(why) > 6);
+        NF_CHECK(!listed);
+        NF_CHECK(nf__cuda_why() != NULL);
+        NF_CHECK_INT_EQ(rc, NF_ENO_BACKEND);
+        NF_CHECK(b == NULL);
+        NF_CHECK_INT_EQ(nf_backend_init("auto", m, 0, &b), 0);
+        cpu = strcmp(nf_backend_name(b), "dnnl") == 0 ||
+              strcmp(nf_backend_name(b), "ref") == 0;
+        printf("  auto: %s\n", nf_backend_name(b));
+        nf_backend_free(b);
+        nf_model_free(m);
+        NF_CHECK(cpu);
+        return;
+    }
+    NF_CHECK(listed && strcmp(names[0], "cuda") == 0);
+    NF_CHECK_INT_EQ(rc, 0);
+    NF_CHECK(strcmp(nf_backend_name(b), "cuda") == 0);
+    nf_backend_free(b);
+    NF_CHECK_INT_EQ(nf_backend_init("auto", m, 0, &b), 0);
+    NF_CHECK(strcmp(nf_backend_name(b), "cuda") == 0);
+    nf_backend_free(b);
+    NF_CHECK_INT_EQ(nf_backend_init("cpu", m, 0, &b), 0);
+    NF_CHECK(strcmp(nf_backend_name(b), "cuda") != 0);
+    nf_backend_free(b);
+    nf_model_free(m);
+}
+
+/* --- Float comparisons. --- */
+
+static uint32_t rng_state = 4242;
+
+static float randf(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return (float)(rng_state >> 8) / 16777216.0f;
+}
+
+/* Both backends' float output of m at h x w from random inputs; the
+ * normalized error, or -1 after printing why. */
+static double float_error(run_float_fn run, const struct nf_model *m, int h,
+                          int w)
+{
+    int k = nf_model_cache_frames(m);
+    size_t plane = (size_t)3 * h * w;
+    float *buf = malloc((size_t)(k + 3) * plane * sizeof *buf);
+    if (buf == NULL)
+        return -1;
+    const float *cache[NF_MAX_CACHE];
+    for (size_t i = 0; i < (size_t)(k + 1) * plane; i++)
+        buf[i] = randf();
+    for (int j = 0; j < k; j++)
+        cache[j] = buf + (size_t)(1 + j) * plane;
+    float *ref = buf + (size_t)(k + 1) * plane, *out = ref + plane;
+    double e = -1;
+    int rc = nf__cpu_run_float(m, buf, cache, h, w, ref);
+    if (rc == 0)
+        rc = run(m, buf, cache, h, w, out);
+    if (rc < 0)
+        printf("  run_float %dx%d: %s\n", w, h, nf_strerror(rc));
+    else
+        e = nf_test_rel_error(out, ref, plane);
+    free(buf);
+    return e;
+}
+
+/* The worst float_error over a few sizes (multiples of the model's). */
+static double float_error_sizes(run_float_fn run, const struct nf_model *m,
+                                const char *what)
+{
+    int mult = nf_model_size_multiple(m);
+    const int sizes[][2] = {{1, 1}, {2, 3}, {5, 7}, {12, 20}, {31, 17}};
+    double worst = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        double e = float_error(run, m, sizes[i][0] * mult, sizes[i][1] * mult);
+        if (e < 0)
+            return e;
+        worst = e > worst ? e : worst;
+    }
+    printf("  %s: worst ||a-b||/||b|| = %.3g\n", what, worst);
+    return worst;
+}
+
+/* Random weights of a conv, bias "<name>.b". */
+static void conv_tensors(struct nf_mb *b, const char *name, int cout, int cin,
+                         int kh, int kw)
+{
+    char bias[80];
+    float a = sqrtf(3.0f / (float)(cin * kh * kw));
+    nf_mb_tensor(b, name, 4, (int64_t[]){cout, cin, kh, kw}, NULL, a);
+    snprintf(bias, sizeof bias, "%s.b", name);
+    nf_mb_tensor(b, bias, 1, (int64_t[]){cout}, NULL, 0.2f);
+}
+
+/* Adds node `name` = conv(input) with fresh weights (and a bias). */
+static void conv_node(struct nf_mb *b, const char *name, const char *input,
+                      int cin, int cout, int k, int stride, int pad,
+                      const char *mode, int groups)
+{
+    char w[64];
+    snprintf(w, sizeof w, "%s.w", name);
+    conv_tensors(b, w, cout, cin / groups, k, k);
+    nf_mb_node(b,
+               "'name':'%s','op':'conv2d','inputs':['%s'],'weight':'%s',"
+               "'bias':'%s.b','stride':%d,'padding':%d,'pad_mode':'%s',"
+               "'groups':%d",
+               name, input, w, w, stride, pad, mode, groups);
+}
+
+/* Loads b (K cache frames, size multiple mult, output out) and frees b. */
+static struct nf_model *finish(struct nf_mb *b, int k, int mult,
+                               const char *out)
+{
+    struct nf_model *m = nf_mb_load(b, "t", k, mult, out);
+    nf_mb_free(b);
+    return m;
+}
+
+/* Float comparison of one built model; frees it. 1 if within FLOAT_TOL. */
+static int model_ok(run_float_fn run, struct nf_model *m, const char *what)
+{
+    if (m == NULL)
+        return 0;
+    double e = float_error_sizes(run, m, what);
+    nf_model_free(m);
+    return e >= 0 && e <= FLOAT_TOL;
+}
+
+/* Convolutions: kernel sizes, strides, both paddings, groups, with the
+ * bias+relu (cuDNN fused), other activations (epilogue) and none. */
+static int convs_ok(run_float_fn run)
+{
+    /* k, stride, padding, reflect, groups, cin, cout. */
+    static const int cases[][7] = {
+        {1, 1, 0, 0, 1, 8, 8},  {3, 1, 1, 0, 1, 8, 16},  {3, 1, 1, 1, 1, 16, 8},
+        {5, 1, 2, 1, 1, 4, 12}, {7, 1, 3, 1, 1, 3, 5},   {3, 2, 1, 1, 1, 8, 8},
+        {3, 2, 1, 0, 1, 8, 4},  {2, 2, 0, 0, 1, 6, 8},   {1, 2, 0, 0, 1, 8, 8},
+        {4, 4, 1, 1, 1, 4, 8},  {3, 1, 1, 1, 2, 8, 8},   {3, 1, 1, 1, 8, 8, 8},
+        {3, 2, 1, 0, 4, 8, 16}, {1, 1, 0, 0, 1, 36, 16},
+    };
+    static const char *const acts[] = {"relu", "sigmoid", NULL};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int *c = cases[i];
+        const char *act = acts[i % 3];
+        struct nf_mb b;
+        nf_mb_init(&b, 100 + (uint32_t)i);
+        conv_node(&b, "pre", "frame", 3, c[5], 1, 1, 0, "zeros", 1);
+        conv_node(&b, "c", "pre", c[5], c[6], c[0], c[1], c[2],
+                  c[3] ? "reflect" : "zeros", c[4]);
+        const char *x = "c";
+        if (act != NULL) {
+            nf_mb_node(&b, "'name':'a','op':'%s','inputs':['c']", act);
+            x = "a";
+        }
+        for (int s = c[1], u = 0; s > 1; s /= 2, u++) {
+            static const char *const up[] = {"u0", "u1", "u2"};
+            nf_mb_node(&b,
+                       "'name':'%s','op':'upsample2x_nearest',"
+                       "'inputs':['%s']",
+                       up[u], x);
+            x = up[u];
+        }
+        conv_node(&b, "out", x, c[6], 3, 1, 1, 0, "zeros", 1);
+        char what[96];
+        snprintf(what, sizeof what, "conv k%d s%d p%d %s g%d %d->%d %s", c[0],
+                 c[1], c[2], c[3] ? "reflect" : "zeros", c[4], c[5], c[6],
+                 act ? act : "-");
+        ok &= model_ok(run, finish(&b, 0, c[1], "out"), what);
+    }
+    /* A conv without bias, and an asymmetric 3x4 kernel. */
+    struct nf_mb b;
+    nf_mb_init(&b, 150);
+    nf_mb_tensor(&b, "w", 4, (int64_t[]){8, 3, 3, 4}, NULL, 0.5f);
+    nf_mb_node(&b, "'name':'c','op':'conv2d','inputs':['frame'],'weight':"
+                   "'w','stride':2,'padding':1,'pad_mode':'reflect'");
+    nf_mb_node(&b, "'name':'r','op':'relu','inputs':['c']");
+    nf_mb_node(&b, "'name':'s','op':'pixel_shuffle','inputs':['r'],"
+                   "'factor':2");
+    conv_node(&b, "out", "s", 2, 3, 3, 1, 1, "reflect", 1);
+    ok &= model_ok(run, finish(&b, 0, 2, "out"), "conv 3x4 s2, no bias");
+    return ok;
+}
+
+/* The activations as node fields. */
+static const char *const act_fields[] = {
+    "'op':'relu'",
+    "'op':'leaky_relu','alpha':0.2",
+    "'op':'sigmoid'",
+    "'op':'tanh'",
+    "'op':'clamp','min':-0.1,'max':0.3",
+    "'op':'clamp','min':0.05",
+    "'op':'clamp','max':0.2",
+};
+#define N_ACTS (sizeof act_fields / sizeof act_fields[0])
+
+/* Every activation folded into a conv, alone, on the frame and as the
+ * output. */
+static int activations_ok(run_float_fn run)
+{
+    int ok = 1;
+    for (size_t i = 0; i < N_ACTS; i++) {
+        struct nf_mb b;
+        nf_mb_init(&b, 200 + (uint32_t)i);
+        conv_node(&b, "c", "frame", 3, 8, 3, 1, 1, "reflect", 1);
+        nf_mb_node(&b, "'name':'a1',%s,'inputs':['c']", act_fields[i]);
+        nf_mb_node(&b, "'name':'a2',%s,'inputs':['a1']",
+                   act_fields[(i + 1) % N_ACTS]);
+        conv_node(&b, "d", "a2", 8, 8, 1, 1, 0, "zeros", 1);
+        nf_mb_node(&b, "'name':'e','op':'add','inputs':['d','a2']");
+        nf_mb_node(&b, "'name':'a3',%s,'inputs':['e']", act_fields[i]);
+        nf_mb_node(&b, "'name':'a4',%s,'inputs':['d']", act_fields[i]);
+        nf_mb_node(&b, "'name':'f','op':'mul','inputs':['a3','a4']");
+        conv_node(&b, "o", "f", 8, 3, 1, 1, 0, "zeros", 1);
+        nf_mb_node(&b, "'name':'a5',%s,'inputs':['frame']", act_fields[i]);
+        nf_mb_node(&b, "'name':'g','op':'add','inputs':['o','a5']");
+        nf_mb_node(&b, "'name':'out',%s,'inputs':['g']", act_fields[i]);
+        ok &= model_ok(run, finish(&b, 0, 1, "out"), act_fields[i]);
+    }
+    return ok;
+}
+
+/* add, mul, scale_shift (both tensors, one of each), concat. */
+static int elementwise_ok(run_float_fn run)
+{
+    struct nf_mb b;
+    nf_mb_init(&b, 300);
+    nf_mb_tensor(&b, "s8", 1, (int64_t[]){8}, NULL, 1.5f);
+    nf_mb_tensor(&b, "t8", 1, (int64_t[]){8}, NULL, 0.5f);
+    conv_node(&b, "c", "frame", 3, 8, 3, 1, 1, "zeros", 1);
+    nf_mb_node(&b, "'name':'ss','op':'scale_shift','inputs':['c'],"
+                   "'weight':'s8','bias':'t8'");
+    nf_mb_node(&b, "'name':'ws','op':'scale_shift','inputs':['ss'],"
+                   "'weight':'s8'");
+    nf_mb_node(&b, "'name':'bs','op':'scale_shift','inputs':['ss'],"
+                   "'bias':'t8'");
+    nf_mb_node(&b, "'name':'m','op':'mul','inputs':['ws','bs']");
+    nf_mb_node(&b, "'name':'a','op':'add','inputs':['m','m']");
+    nf_mb_node(&b, "'name':'k','op':'concat','inputs':['frame','a','m',"
+                   "'frame']");
+    conv_node(&b, "out", "k", 22, 3, 3, 1, 1, "reflect", 1);
+    return model_ok(run, finish(&b, 0, 1, "out"), "elementwise+concat");
+}
+
+/* Resampling, instance norm, both shuffles. */
+static int resample_ok(run_float_fn run)
+{
+    struct nf_mb b;
+    int ok;
+    nf_mb_init(&b, 500);
+    nf_mb_tensor(&b, "nw", 1, (int64_t[]){8}, NULL, 1.0f);
+    nf_mb_tensor(&b, "nb", 1, (int64_t[]){8}, NULL, 0.5f);
+    conv_node(&b, "c", "frame", 3, 8, 3, 2, 1, "reflect", 1);
+    nf_mb_node(&b, "'name':'n1','op':'instance_norm','inputs':['c'],"
+                   "'weight':'nw','bias':'nb','eps':0.001");
+    nf_mb_node(&b, "'name':'p','op':'avgpool2x2','inputs':['n1']");
+    nf_mb_node(&b, "'name':'n2','op':'instance_norm','inputs':['p']");
+    nf_mb_node(&b, "'name':'ub','op':'upsample2x_bilinear','inputs':['n2']");
+    nf_mb_node(&b, "'name':'un','op':'upsample2x_nearest','inputs':['ub']");
+    nf_mb_node(&b, "'name':'pf','op':'avgpool2x2','inputs':['frame']");
+    nf_mb_node(&b, "'name':'uf','op':'upsample2x_bilinear','inputs':['pf']");
+    conv_node(&b, "o", "un", 8, 3, 1, 1, 0, "zeros", 1);
+    nf_mb_node(&b, "'name':'out','op':'add','inputs':['o','uf']");
+    ok = model_ok(run, finish(&b, 0, 4, "out"), "resample+norm");
+    for (int r = 2; r <= 4; r += 2) {
+        nf_mb_init(&b, 600 + (uint32_t)r);
+        nf_mb_node(&b,
+                   "'name':'u','op':'pixel_unshuffle','inputs':['frame'],"
+                   "'factor':%d",
+                   r);
+        conv_node(&b, "c", "u", 3 * r * r, 4 * r * r, 3, 1, 1, "reflect", 1);
+        nf_mb_node(&b,
+                   "'name':'s','op':'pixel_shuffle','inputs':['c'],"
+                   "'factor':%d",
+                   r);
+        conv_node(&b, "d", "s", 4, 3, 3, 1, 1, "zeros", 1);
+        nf_mb_node(&b, "'name':'e','op':'relu','inputs':['u']");
+        nf_mb_node(&b,
+                   "'name':'s3','op':'pixel_shuffle','inputs':['e'],"
+                   "'factor':%d",
+                   r);
+        nf_mb_node(&b, "'name':'out','op':'add','inputs':['d','s3']");
+        ok &= model_ok(run, finish(&b, 0, r, "out"),
+                       r == 2 ? "shuffles r2" : "shuffles r4");
+    }
+    return ok;
+}
+
+/* Outputs that are predefined values or read the cache. */
+static int outputs_ok(run_float_fn run)
+{
+    struct nf_mb b;
+    int ok;
+    nf_mb_init(&b, 900);
+    ok = model_ok(run, finish(&b, 0, 1, "frame"), "identity");
+    nf_mb_init(&b, 901);
+    ok &= model_ok(run, finish(&b, 2, 1, "cache.1"), "cache.1");
+    nf_mb_init(&b, 902);
+    conv_node(&b, "a", "frame", 3, 1, 3, 1, 1, "reflect", 1);
+    conv_node(&b, "c", "cache.0", 3, 2, 1, 1, 0, "zeros", 1);
+    nf_mb_node(&b, "'name':'out','op':'concat','inputs':['a','c']");
+    ok &= model_ok(run, finish(&b, 1, 1, "out"), "concat output");
+    return ok;
+}
+
+/* --- Streams through the public API. --- */
+
+/* A test scene for frame t of slot s: gradients, moving shapes, noise. */
+static void scene(const struct nf_image *im, int t, int s)
+{
+    for (int y = 0; y < im->height; y++)
+        for (int x = 0; x < im->width; x++) {
+            uint8_t *p = im->data + (size_t)y * im->stride + 3 * x;
+            int r = (40 + 3 * x + 7 * s) & 255, g = (70 + 2 * y) & 255;
+            int b = (200 - x - y + 11 * t) & 255;
+            if (((x + 2 * t) / 5 + y / 4 + s) % 3 == 0)
+                r = 250 - r / 4, g = 30, b = 60;
+            p[0] = (uint8_t)(r ^ (int)(randf() * 8));
+            p[1] = (uint8_t)g;
+            p[2] = (uint8_t)b;
+        }
+}
+
+static struct nf_image image_new(int w, int h)
+{
+    struct nf_image im = {NULL, w, h, 3 * w + 5};
+    im.data = malloc((size_t)im.stride * h);
+    if (im.data != NULL)
+        memset(im.data, 0xAA, (size_t)im.stride * h);
+    return im;
+}
+
+/* Accumulates the absolute differences of two 8-bit images. */
+static void diff_images(const struct nf_image *a, const struct nf_image *b,
+                        int *max, double *sum, long *n)
+{
+    for (int y = 0; y < a->height; y++)
+        for (int x = 0; x < 3 * a->width; x++) {
+            int d = abs(a->data[(size_t)y * a->stride + x] -
+                        b->data[(size_t)y * b->stride + x]);
+            *max = d > *max ? d : *max;
+            *sum += d;
+            (*n)++;
+        }
+}
+
+/* The drift correction of frame t of slot s (none on some frames). */
+static const struct nf_correction *correction(int t, int s,
+                                              struct nf_correction *c,
+                                              const float *grid,
+                                              const float *map)
+{
+    if (t == 0 || (t + s) % 4 == 3)
+        return NULL;
+    *c = (struct nf_correction){.offset = (t + s) % 2 ? grid : NULL,
+                                .grid_w = 4,
+                                .grid_h = 3,
+                                .decay = 0.05f * (float)((t + s) % 5),
+                                .decay_map = (t + s) % 3 == 2 ? map : NULL};
+    return c;
+}
+
+struct streams {
+    struct nf_backend *ref, *cuda;
+    struct nf_slot *sr[MAX_SLOTS], *sc[MAX_SLOTS];
+    struct nf_image in[MAX_SLOTS], oa[MAX_SLOTS], ob[MAX_SLOTS];
+    float grid[3 * 3 * 4], *map;
+    int max;
+    double sum;
+    long n;
+};
+
+/* One batch of `slots` items at w x h on both backends; 0 or an error. */
+static int stream_batch(struct streams *st, int slots, int t, int w, int h)
+{
+    struct nf_predict_item ia[MAX_SLOTS], ib[MAX_SLOTS];
+    struct nf_correction cs[MAX_SLOTS];
+    for (int s = 0; s < slots; s++) {
+        const struct nf_correction *c =
+            correction(t, s, &cs[s], st->grid, st->map);
+        scene(&st->in[s], t, s);
+        ia[s] = (struct nf_predict_item){
+            .slot = st->sr[s], .in = &st->in[s], .out = &st->oa[s], .corr = c};
+        ib[s] = (struct nf_predict_item){
+            .slot = st->sc[s], .in = &st->in[s], .out = &st->ob[s], .corr = c};
+    }
+    int ra = nf_backend_predict(st->ref, ia, slots);
+    int rb = nf_backend_predict(st->cuda, ib, slots);
+    if (ra != 0 || rb != 0) {
+        printf("  predict: %s / %s\n", nf_strerror(ra), nf_strerror(rb));
+        return ra ? ra : rb;
+    }
+    for (int s = 0; s < slots; s++)
+        diff_images(&st->oa[s], &st->ob[s], &st->max, &st->sum, &st->n);
+    return 0;
+}
+
+/* Images of w x h for every slot (freeing the previous ones). */
+static int stream_images(struct streams *st, int w, int h)
+{
+    for (int s = 0; s < MAX_SLOTS; s++) {
+        free(st->in[s].data);
+        free(st->oa[s].data);
+        free(st->ob[s].data);
+        st->in[s] = image_new(w, h);
+        st->oa[s] = image_new(w, h);
+        st->ob[s] = image_new(w, h);
+        if (!st->in[s].data || !st->oa[s].data || !st->ob[s].data)
+            return NF_ENOMEM;
+    }
+    free(st->map);
+    st->map = malloc((size_t)w * h * sizeof *st->map);
+    if (st->map == NULL)
+        return NF_ENOMEM;
+    for (int i = 0; i < w * h; i++)
+        st->map[i] = randf();
+    return 0;
+}
+
+static void streams_free(struct streams *st)
+{
+    for (int s = 0; s < MAX_SLOTS; s++) {
+        nf_backend_slot_free(st->ref, st->sr[s]);
+        nf_backend_slot_free(st->cuda, st->sc[s]);
+        free(st->in[s].data);
+        free(st->oa[s].data);
+        free(st->ob[s].data);
+    }
+    free(st->map);
+    nf_backend_free(st->ref);
+    nf_backend_free(st->cuda);
+}
+
+/*
+ * Streams m through "ref" and "cuda" in batches of 1 to MAX_SLOTS slots:
+ * several frames per size, odd sizes (padding and cropping), a size change
+ * on the same slots, a reset halfway, and drift corrections. 1 if the
+ * 8-bit outputs agree within one level and MEAN_LEVEL on average.
+ */
+static int streams_agree(const struct nf_model *m)
+{
+    static const int sizes[][2] = {{37, 61}, {48, 64}, {17, 9}};
+    struct streams st;
+    int rc = 0;
+    memset(&st, 0, sizeof st);
+    for (size_t i = 0; i < sizeof st.grid / sizeof st.grid[0]; i++)
+        st.grid[i] = (randf() - 0.5f) * 0.4f;
+    rc = nf_backend_init("ref", m, 0, &st.ref);
+    if (rc == 0)
+        rc = nf_backend_init("cuda", m, 0, &st.cuda);
+    for (int s = 0; s < MAX_SLOTS && rc == 0; s++) {
+        rc = nf_backend_slot_new(st.ref, &st.sr[s]);
+        if (rc == 0)
+            rc = nf_backend_slot_new(st.cuda, &st.sc[s]);
+    }
+    for (int slots = 1; slots <= MAX_SLOTS && rc == 0; slots++) {
+        const int *sz = sizes[slots % 3];
+        rc = stream_images(&st, sz[1], sz[0]);
+        for (int t = 0; t < 4 && rc == 0; t++) {
+            if (t == 2) {
+                nf_backend_slot_reset(st.ref, st.sr[0]);
+                nf_backend_slot_reset(st.cuda, st.sc[0]);
+            }
+            rc = stream_batch(&st, slots, t, sz[1], sz[0]);
+        }
+    }
+    int ok = rc == 0 && st.n > 0 && st.max <= 1 && st.sum / st.n <= MEAN_LEVEL;
+    printf("  %s 8-bit, batches 1..%d: %s, max diff %d, mean %.4f levels over "
+           "%ld values\n",
+           nf_model_name(m), MAX_SLOTS, nf_strerror(rc), st.max,
+           st.n ? st.sum / st.n : 0.0, st.n);
+    streams_free(&st);
+    return ok;
+}
+
+/* Float and stream comparison of every shipped model; failures. */
+static int shipped_models_bad(run_float_fn run)
+{
+    DIR *d = opendir("models");
+    struct dirent *e;
+    int bad = 0, n = 0;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        char path[512], err[512];
+        struct nf_model *m = NULL;
+        if (len < 12 || strcmp(e->d_name + len - 12, ".safetensors") != 0)
+            continue;
+        snprintf(path, sizeof path, "models/%s", e->d_name);
+        n++;
+        if (nf_model_load(path, &m, err, sizeof err) < 0) {
+            printf("  %s\n", err);
+            bad++;
+            continue;
+        }
+        double fe = float_error_sizes(run, m, path);
+        bad += !(fe >= 0 && fe <= FLOAT_TOL) + !streams_agree(m);
+        nf_model_free(m);
+    }
+    if (d != NULL)
+        closedir(d);
+    return n > 0 ? bad : 1;
+}
+
+NF_TEST(backend_cuda_matches_cpu)
+{
+    NEED_CUDA(run);
+    NF_CHECK(convs_ok(run));
+    NF_CHECK(activations_ok(run));
+    NF_CHECK(elementwise_ok(run));
+    NF_CHECK(resample_ok(run));
+    NF_CHECK(outputs_ok(run));
+    NF_CHECK_INT_EQ(shipped_models_bad(run), 0);
+}
+
+NF_TEST_MAIN(NF_TEST_ENTRY(backend_cuda_missing_library_is_named)
+                 NF_TEST_ENTRY(backend_cuda_loads_or_falls_back)
+                     NF_TEST_ENTRY(backend_cuda_matches_cpu))
