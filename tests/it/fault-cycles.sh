@@ -1,0 +1,41 @@
+# fault-cycles: 1,000 WebSocket sessions opened and closed back to back
+# (each upgrade completes and gets the welcome; half close with a close
+# frame, half drop the TCP connection) leave no trace: every session
+# ends, the server's open file descriptors are as before and its resident
+# memory is within 2 MiB of where it was after a 100-cycle warm-up; the
+# server then still streams.
+. tests/lib.sh
+IN=$(clip vtest-120-320x240 120 320:240)
+start_server
+rss_kib() { sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$SERVER_PID/status"; }
+fds() { ls "/proc/$SERVER_PID/fd" | wc -l; }
+no_sessions() { # waits up to 5 s for /metrics to show no session
+    i=0
+    while [ "$(metric nf_sessions)" != 0 ] && [ $i -lt 50 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ "$(metric nf_sessions)" = 0 ] || fail "$(metric nf_sessions) sessions still open"
+}
+cycles() {
+    out=$("$BUILD/nf-probe" "$URL" --send cycles --count "$1" --timeout 10 2>&1)
+    echo "cycles $1 -> $out"
+    case "$out" in *"ok $1 cycles"*) ;; *) fail "cycles: $out" ;; esac
+}
+cycles 100
+no_sessions
+rss0=$(rss_kib) fd0=$(fds)
+start=$(date +%s)
+cycles 1000
+echo "1000 cycles in $(($(date +%s) - start)) s"
+no_sessions
+rss1=$(rss_kib) fd1=$(fds)
+echo "rss ${rss0} -> ${rss1} KiB, fds $fd0 -> $fd1"
+[ "$fd1" -le "$fd0" ] || fail "open file descriptors grew from $fd0 to $fd1"
+[ $((rss1 - rss0)) -le 2048 ] || fail "resident memory grew by $((rss1 - rss0)) KiB"
+opened=$(metric nf_sessions_opened_total)
+[ "$opened" = 1100 ] || fail "sessions opened: $opened, expected 1100"
+"$BUILD/nf-client" "$URL" "$IN" --frames 10 --inflight 1 --json "$NF_TMP/after.json" \
+    >"$NF_TMP/after.out" 2>&1 || { cat "$NF_TMP/after.out"; fail "no stream after the cycles"; }
+[ "$(json_num "$NF_TMP/after.json" frames_received)" = 10 ] || fail "stream after the cycles lost frames"
+stop_server

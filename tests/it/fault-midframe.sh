@@ -1,0 +1,56 @@
+# fault-midframe: clients that vanish in the middle of a frame cost
+# nothing. 600 of them connect, get the welcome, send half of a frame
+# message and go, in three ways in turn: half of one WebSocket frame then
+# FIN; the first of two fragments (half the message) then FIN; half of one
+# frame then RST. Every session ends, no half frame counts as received,
+# the server's resident memory and open file descriptors come back to
+# where they were, and another client streams without losing a frame.
+. tests/lib.sh
+IN=$(clip vtest-120-320x240 120 320:240)
+start_server
+rss_kib() { sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$SERVER_PID/status"; }
+fds() { ls "/proc/$SERVER_PID/fd" | wc -l; }
+no_sessions() { # waits up to 5 s for /metrics to show no session
+    i=0
+    while [ "$(metric nf_sessions)" != 0 ] && [ $i -lt 50 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ "$(metric nf_sessions)" = 0 ] || fail "$(metric nf_sessions) sessions still open"
+}
+probe() {
+    out=$("$BUILD/nf-probe" "$URL" --send midframe --timeout 10 "$@" 2>&1)
+    echo "midframe $* -> $out"
+    case "$out" in *"ok "*) ;; *) fail "midframe $*: $out" ;; esac
+}
+# Warm-up, the same as what is measured but shorter: the model's buffers
+# and the buffer pool grow to their working size.
+# (A server's memory steps up the first times it serves a stream, then
+# stays flat: two warm-up streams.)
+for i in 1 2; do
+    "$BUILD/nf-client" "$URL" "$IN" --frames 20 --fps 30 >/dev/null 2>&1 &
+    WARM=$!
+    probe --count 30 --size 640x480
+    probe --count 30 --size 64x48
+    wait $WARM || fail "warm-up stream failed"
+done
+no_sessions
+rss0=$(rss_kib) fd0=$(fds)
+"$BUILD/nf-client" "$URL" "$IN" --frames 60 --fps 15 --inflight 1 \
+    --json "$NF_TMP/good.json" >"$NF_TMP/good.out" 2>&1 &
+GOOD=$!
+probe --count 300 --size 640x480
+probe --count 300 --size 64x48
+wait $GOOD || { cat "$NF_TMP/good.out"; fail "the good client failed"; }
+got=$(json_num "$NF_TMP/good.json" frames_received)
+[ "$got" = 60 ] || { cat "$NF_TMP/good.out"; fail "the good client lost frames ($got of 60)"; }
+no_sessions
+rss1=$(rss_kib) fd1=$(fds)
+echo "rss ${rss0} -> ${rss1} KiB, fds $fd0 -> $fd1"
+[ "$fd1" -le "$fd0" ] || fail "open file descriptors grew from $fd0 to $fd1"
+[ $((rss1 - rss0)) -le 4096 ] || fail "resident memory grew by $((rss1 - rss0)) KiB"
+recv=$(metric nf_frames_received_total)
+[ "$recv" = 100 ] || fail "frames received $recv: half frames were counted"
+[ "$(metric nf_sessions_opened_total)" = 723 ] || fail "sessions opened: $(metric nf_sessions_opened_total), expected 723"
+kill -0 "$SERVER_PID" || fail "server died"
+stop_server
