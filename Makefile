@@ -161,6 +161,14 @@ clean:
 
 -include $(shell find $(BUILD)/obj $(BUILD)/obs/obj -name '*.d' 2>/dev/null)
 
+# The soak benchmark (bench/soak.sh): 8 streams against one server for
+# SOAK_MINUTES (default 30); checks memory growth, crashes and that every
+# dropped frame is accounted for by reason. Results in build/soak/.
+.PHONY: soak
+soak: deps
+	@$(MAKE) --no-print-directory $(BUILD)/nextframe $(BUILD)/nf-bench
+	@BUILD=$(BUILD) sh bench/soak.sh
+
 # ---- CUDA backend (kernels/cuda/README.md) ----------------------------------
 # Built whenever nvcc is found (on PATH or in /usr/local/cuda/bin); CUDA=0
 # leaves it out. It is a shared library of its own, $(BUILD)/libnf-cuda.so,
