@@ -166,8 +166,8 @@ fail:
     return rc;
 }
 
-/* cudnnConvolutionBiasActivationForward; 1 if cuDNN does not support it
- * here (the caller falls back), 0 or NF_EBACKEND otherwise. */
+/* cudnnConvolutionBiasActivationForward; 1 if cuDNN refuses it here (the
+ * caller falls back to the unfused path for good), 0 or NF_EBACKEND. */
 static int run_fused(struct nf_cuda_conv *cv, cudnnHandle_t dnn, cudaStream_t s,
                      const float *x, const struct nf_cuda_tensor *y, void *ws)
 {
@@ -181,9 +181,14 @@ static int run_fused(struct nf_cuda_conv *cv, cudnnHandle_t dnn, cudaStream_t s,
             dnn, &one, cv->xdesc, x, cv->wdesc, cv->w, cv->cdesc, cv->algo, ws,
             cv->ws, &zero, cv->ydesc, y->data, cv->bdesc, cv->b, cv->adesc,
             cv->ydesc, y->data);
-        if (st == CUDNN_STATUS_NOT_SUPPORTED)
+        /* Any refusal (NOT_SUPPORTED, or BAD_PARAM for a shape the
+         * fused kernels lack) is not an error of the frame: log it once
+         * and let the plain convolution plus epilogue do the work. */
+        if (st != CUDNN_STATUS_SUCCESS) {
+            nf__cuda_log(__FILE__, __LINE__, cv->node->name,
+                         cudnnGetErrorString(st));
             return 1;
-        NF_CUDNN_CHECK(st);
+        }
     }
     return 0;
 fail:

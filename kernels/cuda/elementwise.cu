@@ -71,14 +71,19 @@ cudaError_t nf__cuda_scale_shift(const float *weight, const float *bias,
 cudaError_t nf__cuda_concat(const struct nf_cuda_tensor *xs, int n,
                             const struct nf_cuda_tensor *y, cudaStream_t s)
 {
-    /* Per batch item the inputs lie end to end: one 2-D copy per input,
-     * a row per batch item. */
+    /* Per batch item the inputs lie end to end: one copy per input, a
+     * 2-D one (a row per batch item) when there are several items; a
+     * single item avoids the 2-D copy's limit on the pitch. */
     size_t plane = (size_t)y->h * y->w * sizeof(float), off = 0;
     for (int i = 0; i < n; i++) {
         size_t bytes = (size_t)xs[i].c * plane;
-        cudaError_t e = cudaMemcpy2DAsync(
-            (char *)y->data + off, (size_t)y->c * plane, xs[i].data, bytes,
-            bytes, (size_t)y->n, cudaMemcpyDeviceToDevice, s);
+        char *dst = (char *)y->data + off;
+        cudaError_t e =
+            y->n == 1 ? cudaMemcpyAsync(dst, xs[i].data, bytes,
+                                        cudaMemcpyDeviceToDevice, s)
+                      : cudaMemcpy2DAsync(dst, (size_t)y->c * plane, xs[i].data,
+                                          bytes, bytes, (size_t)y->n,
+                                          cudaMemcpyDeviceToDevice, s);
         if (e != cudaSuccess)
             return e;
         off += bytes;
