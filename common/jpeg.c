@@ -40,6 +40,7 @@ struct nf_jpeg {
      */
     uint8_t *luma;
     size_t luma_cap;
+    const char *why; /* Why the last call failed (static text), or "". */
 };
 
 int nf_jpeg_init(struct nf_jpeg **out)
@@ -89,33 +90,51 @@ static int read_header(struct nf_jpeg *j, const uint8_t *buf, size_t len,
     *w = 0;
     *h = 0;
     *cs = -1;
-    if (buf == NULL || len == 0 || len > (size_t)0xffffffffu)
+    if (buf == NULL || len == 0 || len > (size_t)0xffffffffu) {
+        j->why = "empty or oversized payload";
         return NF_EJPEG;
+    }
     if (tjDecompressHeader3(j->dec, buf, (unsigned long)len, w, h, &subsamp,
-                            cs) != 0)
+                            cs) != 0) {
+        j->why = len < 2 || buf[0] != 0xff || buf[1] != 0xd8
+                     ? "not a JPEG (no start-of-image marker)"
+                     : "unreadable JPEG header";
         return NF_EJPEG;
-    if (*w <= 0 || *h <= 0)
+    }
+    if (*w <= 0 || *h <= 0) {
+        j->why = "no image in the JPEG (tables only?)";
         return NF_EJPEG;
+    }
     /* CMYK and YCCK cannot be decoded to RGB by TurboJPEG; refuse early. */
-    if (*cs == TJCS_CMYK || *cs == TJCS_YCCK)
+    if (*cs == TJCS_CMYK || *cs == TJCS_YCCK) {
+        j->why = "CMYK or YCCK colour space (send YCbCr or grayscale)";
         return NF_EJPEG;
+    }
     return 0;
 }
 
 /* A zero field in lim means "no limit" for that field. */
-static int check_limits(const struct nf_jpeg_limits *lim, int w, int h)
+static int check_limits(struct nf_jpeg *j, const struct nf_jpeg_limits *lim,
+                        int w, int h)
 {
     uint64_t pixels = (uint64_t)(uint32_t)w * (uint64_t)(uint32_t)h;
 
     if (lim == NULL)
         return 0;
+    j->why = "JPEG dimensions over the limit";
     if (lim->max_width != 0 && (uint32_t)w > lim->max_width)
         return NF_EJPEG_DIMS;
     if (lim->max_height != 0 && (uint32_t)h > lim->max_height)
         return NF_EJPEG_DIMS;
     if (lim->max_pixels != 0 && pixels > lim->max_pixels)
         return NF_EJPEG_DIMS;
+    j->why = "";
     return 0;
+}
+
+const char *nf_jpeg_why(const struct nf_jpeg *j)
+{
+    return j->why ? j->why : "";
 }
 
 int nf_jpeg_probe(struct nf_jpeg *j, const uint8_t *buf, size_t len,
@@ -128,7 +147,7 @@ int nf_jpeg_probe(struct nf_jpeg *j, const uint8_t *buf, size_t len,
     rc = read_header(j, buf, len, &w, &h, &cs);
     if (rc < 0)
         return rc;
-    rc = check_limits(lim, w, h);
+    rc = check_limits(j, lim, w, h);
     if (rc < 0)
         return rc;
     *width = w;

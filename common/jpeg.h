@@ -14,6 +14,10 @@
 
 struct nf_jpeg;
 
+/* Why the last failed nf_jpeg_probe() failed, in a few words ("not a JPEG
+ * (no start-of-image marker)"); "" after a success. For close reasons. */
+const char *nf_jpeg_why(const struct nf_jpeg *j);
+
 /* Limits checked by nf_jpeg_probe(). */
 struct nf_jpeg_limits {
     uint32_t max_width;

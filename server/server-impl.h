@@ -129,6 +129,7 @@ struct nf_session {
     char ctrl[NF_CTRL_QUEUE][NF_CTRL_MSG_MAX + LWS_PRE];
     int ctrl_len[NF_CTRL_QUEUE];
     int ctrl_head, ctrl_count;
+    int state_slot;     /* Slot of a queued, unwritten state, or -1. */
     struct nf_job *out; /* Newest reply not yet written. */
 
     /* MJPEG readers of this session's output (mjpeg.c). */

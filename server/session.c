@@ -68,24 +68,40 @@ static void count_drop(struct nf_session *s, enum nf_drop_reason why)
     s->dropped++;
 }
 
-/* Queues a control message (NUL-terminated text). */
-static void queue_ctrl(struct nf_session *s, const char *text, int len)
+/*
+ * Queues a control message (NUL-terminated text). A state message replaces
+ * a state still waiting to be written (a state is a full snapshot: the
+ * newest wins), so a burst of requests costs one slot.
+ */
+static void queue_ctrl_kind(struct nf_session *s, const char *text, int len,
+                            int is_state)
 {
     int slot;
 
     if (s->state != NF_SESSION_OPEN || len < 0)
         return;
-    if (s->ctrl_count == NF_CTRL_QUEUE) {
+    if (is_state && s->state_slot >= 0) {
+        slot = s->state_slot;
+    } else if (s->ctrl_count == NF_CTRL_QUEUE) {
         /* The client sends control messages faster than it reads. */
         nf__session_close(s, NF_CLOSE_POLICY,
-                          "control messages faster than they are read");
+                          "policy violation: control messages faster than "
+                          "they are read");
         return;
+    } else {
+        slot = (s->ctrl_head + s->ctrl_count) % NF_CTRL_QUEUE;
+        s->ctrl_count++;
+        if (is_state)
+            s->state_slot = slot;
     }
-    slot = (s->ctrl_head + s->ctrl_count) % NF_CTRL_QUEUE;
     memcpy(s->ctrl[slot] + LWS_PRE, text, (size_t)len);
     s->ctrl_len[slot] = len;
-    s->ctrl_count++;
     lws_callback_on_writable(s->wsi);
+}
+
+static void queue_ctrl(struct nf_session *s, const char *text, int len)
+{
+    queue_ctrl_kind(s, text, len, 0);
 }
 
 static void queue_error(struct nf_session *s, const char *code,
@@ -113,10 +129,11 @@ static void queue_state(struct nf_session *s)
         strcpy(p->name, name);
         n_params++;
     }
-    queue_ctrl(s, buf,
-               nf_ctrl_format_state_with(
-                   buf, sizeof buf, s->srv->styles[s->style].name, s->quality,
-                   s->drift, params, n_params));
+    queue_ctrl_kind(s, buf,
+                    nf_ctrl_format_state_with(
+                        buf, sizeof buf, s->srv->styles[s->style].name,
+                        s->quality, s->drift, params, n_params),
+                    1);
 }
 
 static void queue_welcome(struct nf_session *s)
@@ -213,6 +230,7 @@ static int session_open(struct lws *wsi, struct pss *pss)
     if (!s)
         return -1;
     memcpy(s->peer, peer, sizeof s->peer);
+    s->state_slot = -1;
     s->ctrl_tokens = srv->cfg.max_control_rate;
     s->srv = srv;
     s->wsi = wsi;
@@ -369,7 +387,13 @@ static int check_header_early(struct nf_session *s)
     const struct nf_config *cfg = &s->srv->cfg;
     struct nf_frame_header h;
     int n = nf_wire_decode_header(s->rx->data, s->rx->len, &h);
+    char why[64];
 
+    if (n == NF_EWIRE_VERSION) {
+        snprintf(why, sizeof why, "frame version %u (this server speaks %d)",
+                 s->rx->data[4], NF_WIRE_VERSION);
+        return close_now(s, n, why);
+    }
     if (n < 0)
         return close_now(s, n, NULL);
     if (n == 0)
@@ -407,7 +431,7 @@ static int on_frame(struct nf_session *s)
     err =
         nf_jpeg_probe(srv->jpeg, s->rx->data + n, h.payload_len, &lim, &w, &ht);
     if (err)
-        return close_now(s, err, NULL);
+        return close_now(s, err, nf_jpeg_why(srv->jpeg));
     if (w != h.width || ht != h.height)
         return close_now(s, NF_EWIRE_DIMS,
                          "header size differs from the "
@@ -565,6 +589,8 @@ static int on_writeable(struct nf_session *s)
         return 0;
     if (s->ctrl_count) {
         int i = s->ctrl_head;
+        if (s->state_slot == i)
+            s->state_slot = -1; /* Written: a new state takes a new slot. */
         unsigned char *p = (unsigned char *)s->ctrl[i] + LWS_PRE;
         s->ctrl_head = (s->ctrl_head + 1) % NF_CTRL_QUEUE;
         s->ctrl_count--;

@@ -1531,12 +1531,15 @@ out:
 
 /*
  * ctrlburst: --count set messages written at once (so they reach the
- * server in one read), then reads until each is answered (state or error)
- * or the server closes.
+ * server in one read), the last one asking for a different quality, then
+ * reads until a state shows that quality (the server answers a burst with
+ * at least one state, the newest replacing any not yet written:
+ * PROTOCOL.md 6.5) or the server closes.
  */
 static int run_ctrlburst(struct probe *p)
 {
-    static const char set[] = "{\"type\":\"set\"}";
+    static const char set[] = "{\"type\":\"set\",\"quality\":50}";
+    static const char last[] = "{\"type\":\"set\",\"quality\":51}";
     size_t one = sizeof(set) - 1 + 6, hl, len;
     uint8_t *burst = malloc(one * (size_t)p->count);
     struct raw *r = malloc(sizeof(*r));
@@ -1546,7 +1549,8 @@ static int run_ctrlburst(struct probe *p)
     if (burst == NULL || r == NULL)
         goto out;
     for (int i = 0; i < p->count; i++)
-        ws_frame(burst + one * (size_t)i, 0x81, (const uint8_t *)set,
+        ws_frame(burst + one * (size_t)i, 0x81,
+                 (const uint8_t *)(i == p->count - 1 ? last : set),
                  sizeof(set) - 1);
     if (raw_open(p, r, why, sizeof(why)) < 0 ||
         (op = raw_welcome(r, why, sizeof(why))) != 0) {
@@ -1559,7 +1563,8 @@ static int run_ctrlburst(struct probe *p)
         rc = 0;
         goto done;
     }
-    while (answers < p->count && (op = raw_frame(r, &hl, &len)) >= 0) {
+    int done = 0;
+    while (!done && (op = raw_frame(r, &hl, &len)) >= 0) {
         const uint8_t *pl = r->buf + hl;
 
         if (op == 0x8) {
@@ -1575,6 +1580,7 @@ static int run_ctrlburst(struct probe *p)
         if (op == 0x1 && memmem(pl, len, "\"type\":\"state\"", 14)) {
             answers++;
             states++;
+            done = memmem(pl, len, "\"quality\":51", 12) != NULL;
         } else if (op == 0x1 && memmem(pl, len, "\"type\":\"error\"", 14)) {
             answers++;
         }
@@ -1582,7 +1588,7 @@ static int run_ctrlburst(struct probe *p)
     }
     fprintf(stderr, "stats sent=%d answers=%d states=%d\n", p->count, answers,
             states);
-    if (answers < p->count) {
+    if (!done) {
         printf("close 1006 connection lost after %d answers\n", answers);
         rc = 0;
     } else {
