@@ -104,8 +104,8 @@
        "--count {\"type\":\"set\"} messages (default 10000) as fast as the "   \
        "socket takes them, reading the answers")                               \
     XX(CTRLBURST, "ctrlburst",                                                 \
-       "--count {\"type\":\"set\"} messages (default 10) in one TCP write, "   \
-       "then every answer read (plain socket)")                                \
+       "--count set messages (default 10) in one TCP write, the last "         \
+       "asking for another quality; ok once a state shows it (plain socket)")  \
     XX(MIDFRAME, "midframe",                                                   \
        "--count times (default 1): connect, send half a frame, drop the TCP "  \
        "connection (plain socket)")                                            \
