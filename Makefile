@@ -201,3 +201,9 @@ $(CUDA_LIB): $(CUDA_OBJ)
 	$(NVCC) -shared -cudart static $(CUDA_ARCH) $^ -L$(CUDA_LIBDIR) -lcudnn \
 		-Xlinker -z,defs -Xlinker -rpath,'$$ORIGIN:$(CUDA_LIBDIR)' -o $@
 endif
+
+# The GPU benchmark (bench/nf-cuda-bench.c): plain C on the public backend
+# API, so built with or without nvcc; it prints SKIP where "cuda" cannot run.
+all: $(BUILD)/nf-cuda-bench
+$(BUILD)/nf-cuda-bench: $(BUILD)/obj/bench/nf-cuda-bench.o $(BUILD)/libnf.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
