@@ -62,20 +62,21 @@ static void load(void)
     handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (handle == NULL) {
         const char *e = dlerror();
-        snprintf(why, sizeof why, "cuda: cannot load the library: %s",
+        /* Bounded: a path and dlerror() fit, an absurd one is cut. */
+        snprintf(why, sizeof why, "cuda: cannot load the library: %.700s",
                  e ? e : path);
         return;
     }
     const struct nf_backend_i *t = dlsym(handle, NF_CUDA_SYMBOL);
     if (t == NULL || t->name == NULL || strcmp(t->name, "cuda") != 0 ||
         t->init == NULL || t->predict == NULL) {
-        snprintf(why, sizeof why, "cuda: %s does not export a cuda backend",
+        snprintf(why, sizeof why, "cuda: %.700s does not export a cuda backend",
                  path);
         return;
     }
     if (t->available != NULL && !t->available()) {
         const char *r = t->unavailable_reason ? t->unavailable_reason() : NULL;
-        snprintf(why, sizeof why, "cuda: %s", r ? r : "no CUDA device");
+        snprintf(why, sizeof why, "cuda: %.700s", r ? r : "no CUDA device");
         return;
     }
     why[0] = '\0';
