@@ -108,10 +108,32 @@ int nf__query_arg(struct lws *wsi, const char *name, char *buf, int len)
     }
 }
 
-void nf__access_peer(struct lws *wsi, char *buf, size_t len)
+void nf__access_peer(const struct nf_server *srv, struct lws *wsi, char *buf,
+                     size_t len)
 {
-    if (!lws_get_peer_simple(wsi, buf, len))
+    char xff[256];
+    int trusted = 0;
+
+    if (!lws_get_peer_simple(wsi, buf, len)) {
         snprintf(buf, len, "?");
+        return;
+    }
+    /* A dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d. */
+    if (strncmp(buf, "::ffff:", 7) == 0 && strchr(buf + 7, '.'))
+        memmove(buf, buf + 7, strlen(buf + 7) + 1);
+    for (int i = 0; i < srv->cfg.n_proxies; i++)
+        trusted |= strcmp(srv->cfg.proxies[i], buf) == 0;
+    /* A trusted proxy appends the address it saw: the last entry. */
+    if (trusted &&
+        lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) > 0) {
+        char *last = strrchr(xff, ',');
+        last = last ? last + 1 : xff;
+        while (*last == ' ')
+            last++;
+        last[strcspn(last, " ")] = '\0';
+        if (*last)
+            snprintf(buf, len, "%s", last);
+    }
 }
 
 int nf__access_sessions_from(const struct nf_server *srv, const char *peer)

@@ -34,8 +34,11 @@ int nf__access_view_token_ok(const struct nf_server *srv, struct lws *wsi);
  * returns 0, or -1 when absent or too long. */
 int nf__query_arg(struct lws *wsi, const char *name, char *buf, int len);
 
-/* The client's address as text (for the per-address limit). */
-void nf__access_peer(struct lws *wsi, char *buf, size_t len);
+/* The client's address as text (for the per-address limit): the TCP
+ * peer's, or, when that is a --trusted-proxy, the last X-Forwarded-For
+ * entry it added. Call while the request headers are there. */
+void nf__access_peer(const struct nf_server *srv, struct lws *wsi, char *buf,
+                     size_t len);
 
 /* Open sessions from address peer. */
 int nf__access_sessions_from(const struct nf_server *srv, const char *peer);

@@ -37,7 +37,9 @@ struct nf_config {
     int n_origins;                       /* 0: same host only. */
     const char *token_file;              /* Stream token, or NULL: none. */
     const char *view_token_file;         /* Viewer token, or NULL: none. */
-    int max_sessions_per_addr;    /* Concurrent streams per client address. */
+    int max_sessions_per_addr; /* Concurrent streams per client address. */
+    const char *proxies[NF_MAX_ORIGINS]; /* Trusted for X-Forwarded-For. */
+    int n_proxies;
     uint32_t handshake_timeout_s; /* Connect to finished upgrade. */
     uint32_t max_control_rate;    /* Control messages per second (burst). */
     const char *cert, *key;       /* TLS (PEM files), or NULL: plain. */
@@ -66,6 +68,7 @@ static inline void nf_config_defaults(struct nf_config *c)
     c->token_file = NULL;
     c->view_token_file = NULL;
     c->max_sessions_per_addr = 8;
+    c->n_proxies = 0;
     c->handshake_timeout_s = 10;
     c->max_control_rate = 20;
     c->cert = c->key = NULL;

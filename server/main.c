@@ -57,6 +57,9 @@ static void usage(FILE *f, const struct nf_config *d)
         "  --max-sessions-per-addr N\n"
         "                         concurrent streams per client address\n"
         "                         (default %d)\n"
+        "  --trusted-proxy A      a load balancer at address A: the client\n"
+        "                         address is the last X-Forwarded-For entry\n"
+        "                         it adds (repeatable)\n"
         "  --max-control-rate N   control messages per second per session,\n"
         "                         bursts of N (default %u)\n"
         "  --handshake-timeout S  connect to finished upgrade (default %u)\n"
@@ -109,6 +112,7 @@ enum {
     OPT_TOKEN_FILE,
     OPT_VIEW_TOKEN_FILE,
     OPT_PER_ADDR,
+    OPT_TRUSTED_PROXY,
     OPT_CONTROL_RATE,
     OPT_HANDSHAKE,
     OPT_CERT,
@@ -138,6 +142,7 @@ static const struct option options[] = {
     {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
     {"view-token-file", required_argument, NULL, OPT_VIEW_TOKEN_FILE},
     {"max-sessions-per-addr", required_argument, NULL, OPT_PER_ADDR},
+    {"trusted-proxy", required_argument, NULL, OPT_TRUSTED_PROXY},
     {"max-control-rate", required_argument, NULL, OPT_CONTROL_RATE},
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE},
     {"cert", required_argument, NULL, OPT_CERT},
@@ -233,6 +238,14 @@ int main(int argc, char **argv)
         case OPT_PER_ADDR:
             cfg.max_sessions_per_addr =
                 (int)parse_num("max-sessions-per-addr", optarg, 1, 100000);
+            break;
+        case OPT_TRUSTED_PROXY:
+            if (cfg.n_proxies == NF_MAX_ORIGINS) {
+                fprintf(stderr, "nextframe: at most %d --trusted-proxy\n",
+                        NF_MAX_ORIGINS);
+                return 2;
+            }
+            cfg.proxies[cfg.n_proxies++] = optarg;
             break;
         case OPT_CONTROL_RATE:
             cfg.max_control_rate =

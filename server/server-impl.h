@@ -138,6 +138,17 @@ struct nf_session {
     struct nf_buf *last_jpeg; /* Newest output JPEG, for viewers. */
 };
 
+/*
+ * lws per-connection data of the stream protocol (its size is in the
+ * protocol table, server.c): a pointer, since a session outlives its
+ * connection, and what the upgrade request said.
+ */
+struct nf_session_pss {
+    struct nf_session *s;
+    int unauthorized; /* The upgrade lacked the stream token. */
+    char peer[48];    /* Client address, read with the request headers. */
+};
+
 /* session.c: the stream protocol's lws callback. */
 int nf__session_callback(struct lws *wsi, enum lws_callback_reasons reason,
                          void *user, void *in, size_t len);

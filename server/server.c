@@ -22,7 +22,8 @@
 
 static const struct lws_protocols protocols[] = {
     /* First, so that a client naming no subprotocol gets the stream. */
-    {NF_WIRE_SUBPROTOCOL, nf__session_callback, sizeof(void *), 0, 0, NULL, 0},
+    {NF_WIRE_SUBPROTOCOL, nf__session_callback, sizeof(struct nf_session_pss),
+     0, 0, NULL, 0},
     {"nf-http", nf__http_callback, sizeof(struct nf_http_pss), 0, 0, NULL, 0},
     {"nf-mjpeg", nf__mjpeg_callback, sizeof(struct nf_viewer), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}};

@@ -18,12 +18,6 @@
 #include "timeutil.h"
 #include "wire.h"
 
-/* lws per-connection data: a pointer, since a session outlives it. */
-struct pss {
-    struct nf_session *s;
-    int unauthorized; /* The upgrade lacked the stream token. */
-};
-
 static struct nf_server *server_of(struct lws *wsi)
 {
     return lws_context_user(lws_get_context(wsi));
@@ -193,7 +187,7 @@ static int close_now(struct nf_session *s, int err, const char *reason)
     return -1;
 }
 
-static int session_open(struct lws *wsi, struct pss *pss)
+static int session_open(struct lws *wsi, struct nf_session_pss *pss)
 {
     struct nf_server *srv = server_of(wsi);
     struct nf_session *s;
@@ -219,7 +213,7 @@ static int session_open(struct lws *wsi, struct pss *pss)
                          (unsigned char *)full, sizeof full - 1);
         return -1;
     }
-    nf__access_peer(wsi, peer, sizeof peer);
+    memcpy(peer, pss->peer, sizeof peer);
     if (nf__access_sessions_from(srv, peer) >= srv->cfg.max_sessions_per_addr) {
         srv->metrics.sessions_ended[NF_SESSION_END_REFUSED]++;
         lws_close_reason(wsi, (enum lws_close_status)NF_CLOSE_TRY_AGAIN,
@@ -256,7 +250,7 @@ static int session_open(struct lws *wsi, struct pss *pss)
     return 0;
 }
 
-static void session_closed(struct pss *pss)
+static void session_closed(struct nf_session_pss *pss)
 {
     struct nf_session *s = pss->s;
     struct nf_server *srv;
@@ -688,7 +682,7 @@ void nf__session_sweep_idle(struct nf_server *srv, uint64_t now_us)
 int nf__session_callback(struct lws *wsi, enum lws_callback_reasons reason,
                          void *user, void *in, size_t len)
 {
-    struct pss *pss = user;
+    struct nf_session_pss *pss = user;
 
     switch (reason) {
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
@@ -720,6 +714,7 @@ int nf__session_callback(struct lws *wsi, enum lws_callback_reasons reason,
         /* A missing token is told with a close code after the upgrade,
          * which a browser page can read (an HTTP status it cannot). */
         pss->unauthorized = !nf__access_stream_token_ok(srv, wsi);
+        nf__access_peer(srv, wsi, pss->peer, sizeof pss->peer);
         return 0;
     }
     case LWS_CALLBACK_ESTABLISHED:

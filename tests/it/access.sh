@@ -88,6 +88,36 @@ else
 fi
 stop_server
 
+# 1b. Behind a trusted proxy the client address is X-Forwarded-For's last
+# entry: two clients behind it get a session each, a second session of the
+# first is refused.
+if $PY -c 'import websockets' 2>/dev/null; then
+    start_server --max-sessions-per-addr 1 --trusted-proxy 127.0.0.1
+    got=$($PY - "$URL" <<'EOF'
+import asyncio, sys, websockets
+async def outcome(xff, hold):
+    try:
+        async with websockets.connect(sys.argv[1], subprotocols=["nextframe.v1"],
+                extra_headers={"X-Forwarded-For": xff}) as ws:
+            await ws.recv()  # welcome
+            await asyncio.sleep(hold)
+            return "open"
+    except websockets.ConnectionClosed as e:
+        return str(e.rcvd.code if e.rcvd else 1006)
+async def main():
+    a = asyncio.create_task(outcome("198.51.100.7, 203.0.113.1", 1.5))
+    b = asyncio.create_task(outcome("203.0.113.2", 1.5))
+    await asyncio.sleep(0.5)
+    c = await outcome("203.0.113.1", 0.5)
+    print(await a, await b, c)
+asyncio.run(main())
+EOF
+)
+    echo "behind a trusted proxy -> $got"
+    [ "$got" = "open open 1013" ] || fail "trusted proxy: expected 'open open 1013', got '$got'"
+    stop_server
+fi
+
 # 2. An allowlist, tokens, /metrics on loopback only.
 MPORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 start_server --allow-origin https://app.example --token-file "$NF_TMP/token" \
