@@ -10,6 +10,8 @@
 #   4. with the server back on the same port, the filter reconnects by
 #      itself and the output is stylized again;
 #   5. OBS exits cleanly on SIGINT.
+# The server runs with a stream token (--token-file), which the filter's
+# Token setting carries.
 # Skips (77) when obs, xvfb-run, python3-websockets, ffmpeg or the plugin
 # is missing. NF_OBS_SCREENSHOT=FILE.png also saves original | filtered side
 # by side; NF_OBS_MODEL picks the server's model (default: the fast
@@ -50,7 +52,10 @@ if [ ! -s "$CLIP" ]; then
     mv "$CLIP.tmp.mp4" "$CLIP"
 fi
 
-start_server --model "${NF_OBS_MODEL:-models/default.safetensors}"
+# The server wants a stream token; the filter's Token setting carries it.
+TOKEN=obs-headless-token-0123456789
+printf '%s\n' "$TOKEN" >"$NF_TMP/token"
+start_server --model "${NF_OBS_MODEL:-models/default.safetensors}" --token-file "$NF_TMP/token"
 WS_PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 # A fresh OBS home: no first-run wizard, obs-websocket on WS_PORT without
@@ -91,7 +96,7 @@ cat >"$C/basic/scenes/C.json" <<EOF
    "filters": [{"id": "nextframe_filter", "versioned_id": "nextframe_filter",
                 "name": "nextframe", "enabled": true,
                 "settings": {"url": "$URL", "max_width": 320,
-                             "strength": 1.0, "token": "t0k3n"}}]},
+                             "strength": 1.0, "token": "$TOKEN"}}]},
   {"id": "scene", "versioned_id": "scene", "name": "Scene",
    "settings": {"id_counter": 1, "items": [
      {"name": "Clip", "id": 1, "visible": true, "locked": false,
@@ -227,7 +232,8 @@ sleep 2
 obsws original - || { tail -n 30 "$NF_TMP/obs.out"; fail "no pass-through while the server is down"; }
 
 # Back on the same port: the filter reconnects by itself.
-start_server --model "${NF_OBS_MODEL:-models/default.safetensors}" --port "$PORT"
+start_server --model "${NF_OBS_MODEL:-models/default.safetensors}" --port "$PORT" \
+    --token-file "$NF_TMP/token"
 obsws stylized - || { tail -n 30 "$NF_TMP/obs.out"; fail "no stylized output after the server came back"; }
 
 kill -INT "$OBS_PID"
