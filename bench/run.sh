@@ -140,12 +140,16 @@ for server in nextframe baseline; do
             echo "seconds rss_kib" >"$OUT/memory-long.txt"
             t=0
             while kill -0 $b 2>/dev/null; do
-                echo "$t $(rss_kb "$SRV")" >>"$OUT/memory-long.txt"
+                r=$(rss_kb "$SRV")
+                echo "$t $r" >>"$OUT/memory-long.txt"
+                [ $((t % 60)) -eq 0 ] && echo "   $t of 600 s: RSS $r KiB"
                 sleep 10
                 t=$((t + 10))
             done
             wait $b || true
             tail -n 3 "$OUT/memory-long.txt"
+            $PY bench/plot-rss.py "$OUT/memory-long.txt" -o "$OUT/memory-long.svg" \
+                --title "nextframe RSS: one 640x480 stream at 30 fps, 10 minutes"
         fi
     fi
     stop_srv
