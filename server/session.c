@@ -381,9 +381,9 @@ static int check_header_early(struct nf_session *s)
     const struct nf_config *cfg = &s->srv->cfg;
     struct nf_frame_header h;
     int n = nf_wire_decode_header(s->rx->data, s->rx->len, &h);
-    char why[64];
 
     if (n == NF_EWIRE_VERSION) {
+        char why[64];
         snprintf(why, sizeof why, "frame version %u (this server speaks %d)",
                  s->rx->data[4], NF_WIRE_VERSION);
         return close_now(s, n, why);
