@@ -161,6 +161,50 @@ clean:
 
 -include $(shell find $(BUILD)/obj $(BUILD)/obs/obj -name '*.d' 2>/dev/null)
 
+# ---- Fuzzing (tests/fuzz/README.md) ----------------------------------------
+# make fuzz        builds the libFuzzer harnesses with clang into
+#                  $(BUILD)/fuzz/ and runs each for FUZZ_SECONDS (default 60);
+#                  FUZZ_TARGETS picks some, FUZZ_FORK=N keeps going after a
+#                  finding, FUZZ_ARGS adds libFuzzer flags.
+# make fuzz-build  only builds them (tests/it/fuzz-corpus.sh replays the
+#                  committed seeds with them in make test).
+# The harnesses compile the project's sources themselves, with clang's
+# -fsanitize=fuzzer,address,undefined, not the gcc-built libnf.a.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= wire control model jpeg
+FUZZ_FORK    ?= 0
+FUZZ_BUILD   := $(BUILD)/fuzz
+FUZZ_CFLAGS  := -g -O1 -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter \
+                -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_SRC_wire     := protocol/wire.c common/error.c
+FUZZ_SRC_control  := protocol/control.c common/error.c
+FUZZ_SRC_model    := kernels/model.c kernels/graph.c common/error.c
+FUZZ_SRC_jpeg     := common/jpeg.c common/error.c
+FUZZ_LIBS_control := -ljansson
+FUZZ_LIBS_model   := -ljansson -lm
+FUZZ_LIBS_jpeg    := -lturbojpeg
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+define NF_FUZZ_LINK
+$(FUZZ_BUILD)/fuzz-$(1): $(FUZZ_BUILD)/obj/tests/fuzz/fuzz-$(1).o \
+		$(FUZZ_SRC_$(1):%.c=$(FUZZ_BUILD)/obj/%.o)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $$^ $(FUZZ_LIBS_$(1)) -o $$@
+endef
+$(foreach t,wire control model jpeg,$(eval $(call NF_FUZZ_LINK,$(t))))
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz-%)
+fuzz: fuzz-build
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) \
+		FUZZ_FORK=$(FUZZ_FORK) sh tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+-include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
+
 # The soak benchmark (bench/soak.sh): 8 streams against one server for
 # SOAK_MINUTES (default 30); checks memory growth, crashes and that every
 # dropped frame is accounted for by reason. Results in build/soak/.
