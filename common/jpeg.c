@@ -90,6 +90,10 @@ static int read_header(struct nf_jpeg *j, const uint8_t *buf, size_t len,
     *w = 0;
     *h = 0;
     *cs = -1;
+    if (j->dec == NULL && (j->dec = tjInitDecompress()) == NULL) {
+        j->why = "out of memory";
+        return NF_ENOMEM;
+    }
     if (buf == NULL || len == 0 || len > (size_t)0xffffffffu) {
         j->why = "empty or oversized payload";
         return NF_EJPEG;
@@ -99,6 +103,12 @@ static int read_header(struct nf_jpeg *j, const uint8_t *buf, size_t len,
         j->why = len < 2 || buf[0] != 0xff || buf[1] != 0xd8
                      ? "not a JPEG (no start-of-image marker)"
                      : "unreadable JPEG header";
+        /* TurboJPEG 2.1's tjDecompressHeader3() leaves the handle mid-read
+         * when it fails (no jpeg_abort_decompress), and every later header
+         * read on it then fails, valid ones included (fuzzing finding F1,
+         * tests/fuzz/README.md): start a fresh handle. */
+        tjDestroy(j->dec);
+        j->dec = tjInitDecompress();
         return NF_EJPEG;
     }
     if (*w <= 0 || *h <= 0) {

@@ -205,6 +205,44 @@ NF_TEST(jpeg_probe_rejects_tables_only_stream)
     free(jpg);
 }
 
+/*
+ * Fuzzing finding F1 (tests/fuzz/README.md): a JPEG whose header read fails
+ * (here: SOF0 declares height 0) left TurboJPEG's handle mid-read, and every
+ * later header read on it failed, valid JPEGs included. The same handle must
+ * probe and decode a valid JPEG right after any failure.
+ */
+NF_TEST(jpeg_handle_works_after_a_failed_header)
+{
+    struct nf_jpeg *j = NULL;
+    uint8_t *good = NULL, *bad = NULL, rgb[16 * 16 * 3];
+    long sof;
+    int n, w = -1, h = -1;
+
+    NF_CHECK_INT_EQ(nf_jpeg_init(&j), 0);
+    n = make_jpeg(j, 16, 16, &good);
+    NF_CHECK(n > 0);
+    bad = malloc((size_t)n);
+    NF_CHECK(bad != NULL);
+    memcpy(bad, good, (size_t)n);
+    sof = find_sof0(bad, (size_t)n);
+    NF_CHECK(sof > 0);
+    bad[sof + 5] = 0; /* height 0 */
+    bad[sof + 6] = 0;
+    for (int round = 0; round < 3; round++) {
+        NF_CHECK_INT_EQ(nf_jpeg_probe(j, bad, (size_t)n, NULL, &w, &h),
+                        NF_EJPEG);
+        NF_CHECK_INT_EQ(nf_jpeg_probe(j, good, (size_t)n, NULL, &w, &h), 0);
+        NF_CHECK_INT_EQ(w, 16);
+        NF_CHECK_INT_EQ(nf_jpeg_probe(j, bad, (size_t)n / 2, NULL, &w, &h),
+                        NF_EJPEG);
+        NF_CHECK_INT_EQ(
+            nf_jpeg_decode_rgb(j, good, (size_t)n, rgb, 16, 16, 16 * 3), 0);
+    }
+    nf_jpeg_free(j);
+    free(good);
+    free(bad);
+}
+
 /* A small valid JPEG whose SOF0 claims 60000x60000 (10.8 GB of RGB). */
 NF_TEST(jpeg_probe_rejects_60000x60000_bomb_before_allocating)
 {
@@ -341,6 +379,7 @@ NF_TEST_MAIN(
     NF_TEST_ENTRY(jpeg_probe_rejects_non_jpeg)
     NF_TEST_ENTRY(jpeg_probe_rejects_zero_size)
     NF_TEST_ENTRY(jpeg_probe_rejects_tables_only_stream)
+    NF_TEST_ENTRY(jpeg_handle_works_after_a_failed_header)
     NF_TEST_ENTRY(jpeg_probe_rejects_60000x60000_bomb_before_allocating)
     NF_TEST_ENTRY(jpeg_decode_truncated_file_fails)
     NF_TEST_ENTRY(jpeg_decode_rejects_wrong_size)

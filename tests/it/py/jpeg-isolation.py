@@ -1,13 +1,14 @@
-"""f1-server-e2e.py - finding F1 (tests/fuzz/README.md) against a real server.
+"""jpeg-isolation.py - one session's bad JPEG must not affect another's.
 
-    build/nextframe --port 0 --model models/default.safetensors &
-    /usr/bin/python3 tests/fuzz/findings/f1-server-e2e.py ws://127.0.0.1:PORT/v1/stream
+    /usr/bin/python3 tests/it/py/jpeg-isolation.py ws://127.0.0.1:PORT/v1/stream
 
-(Debian's python3-websockets; run from the repository root.) Session B sends
-a valid 16 x 16 frame and gets a reply; session A sends one frame whose JPEG
-declares a height of 0; then every new session B's valid frame is closed
-with 4422 until the server restarts. Once F1 is fixed, all B lines read
-"reply frame".
+(Debian's python3-websockets; run from the repository root;
+tests/it/jpeg-isolation.sh runs it.) Session B sends a valid 16 x 16 frame
+and gets a reply; session A sends one frame whose JPEG declares a height of
+0; then three new sessions B must each get a reply. Before the fix of
+fuzzing finding F1 (tests/fuzz/README.md) every later B was closed with
+4422: TurboJPEG's header reader stayed broken on the server's shared
+handle. Prints one line per session; exits 1 unless every B got a reply.
 """
 import asyncio
 import struct
@@ -30,22 +31,24 @@ async def session(url, jpg, label):
                 m = await asyncio.wait_for(ws.recv(), 5)
                 if isinstance(m, bytes):
                     print(label, "reply frame", len(m), "bytes")
-                    return
+                    return True
         except websockets.ConnectionClosed as e:
             print(label, "closed", e.code, e.reason)
         except asyncio.TimeoutError:
             print(label, "timeout")
+    return False
 
 
 async def main(url):
     with open("tests/fuzz/corpus/jpeg/baseline-420-16x16.jpg", "rb") as f:
         good = f.read()
-    with open("tests/fuzz/findings/jpeg/declares-16x0.jpg", "rb") as f:
+    with open("tests/fuzz/corpus/jpeg/declares-16x0.jpg", "rb") as f:
         bad = f.read()
-    await session(url, good, "B before:")
+    ok = await session(url, good, "B before:")
     await session(url, bad, "A (hostile):")
     for i in range(3):
-        await session(url, good, "B after #%d:" % i)
+        ok = await session(url, good, "B after #%d:" % i) and ok
+    return ok
 
 
-asyncio.run(main(sys.argv[1]))
+sys.exit(0 if asyncio.run(main(sys.argv[1])) else 1)
