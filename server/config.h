@@ -41,6 +41,7 @@ struct nf_config {
     const char *proxies[NF_MAX_ORIGINS]; /* Trusted for X-Forwarded-For. */
     int n_proxies;
     uint32_t handshake_timeout_s; /* Connect to finished upgrade. */
+    uint32_t stall_timeout_s;     /* Replies unread this long: cut off. */
     uint32_t max_control_rate;    /* Control messages per second (burst). */
     const char *cert, *key;       /* TLS (PEM files), or NULL: plain. */
     int metrics_port; /* /metrics only on 127.0.0.1:port; 0: main port. */
@@ -70,6 +71,7 @@ static inline void nf_config_defaults(struct nf_config *c)
     c->max_sessions_per_addr = 8;
     c->n_proxies = 0;
     c->handshake_timeout_s = 10;
+    c->stall_timeout_s = 10;
     c->max_control_rate = 20;
     c->cert = c->key = NULL;
     c->metrics_port = 0;

@@ -63,6 +63,8 @@ static void usage(FILE *f, const struct nf_config *d)
         "  --max-control-rate N   control messages per second per session,\n"
         "                         bursts of N (default %u)\n"
         "  --handshake-timeout S  connect to finished upgrade (default %u)\n"
+        "  --stall-timeout S      cut off a client that reads no reply for S\n"
+        "                         seconds, 0 = never (default %u)\n"
         "  --cert F --key F       serve TLS (https, wss) with this PEM\n"
         "                         certificate and key\n"
         "  --metrics-port P       serve /metrics only on 127.0.0.1:P\n"
@@ -73,7 +75,8 @@ static void usage(FILE *f, const struct nf_config *d)
         "/v1/stream", d->host, d->port, d->backend, d->web_root, d->quality,
         d->max_sessions, d->max_message_bytes, d->max_control_bytes,
         d->max_width, d->max_height, d->idle_timeout_s, d->max_batch,
-        d->max_sessions_per_addr, d->max_control_rate, d->handshake_timeout_s);
+        d->max_sessions_per_addr, d->max_control_rate, d->handshake_timeout_s,
+        d->stall_timeout_s);
 }
 
 /* Parses a whole number in [lo, hi] or exits with a message. */
@@ -115,6 +118,7 @@ enum {
     OPT_TRUSTED_PROXY,
     OPT_CONTROL_RATE,
     OPT_HANDSHAKE,
+    OPT_STALL,
     OPT_CERT,
     OPT_KEY,
     OPT_METRICS_PORT,
@@ -145,6 +149,7 @@ static const struct option options[] = {
     {"trusted-proxy", required_argument, NULL, OPT_TRUSTED_PROXY},
     {"max-control-rate", required_argument, NULL, OPT_CONTROL_RATE},
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE},
+    {"stall-timeout", required_argument, NULL, OPT_STALL},
     {"cert", required_argument, NULL, OPT_CERT},
     {"key", required_argument, NULL, OPT_KEY},
     {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
@@ -254,6 +259,10 @@ int main(int argc, char **argv)
         case OPT_HANDSHAKE:
             cfg.handshake_timeout_s =
                 (uint32_t)parse_num("handshake-timeout", optarg, 1, 3600);
+            break;
+        case OPT_STALL:
+            cfg.stall_timeout_s =
+                (uint32_t)parse_num("stall-timeout", optarg, 0, 3600);
             break;
         case OPT_CERT:
             cfg.cert = optarg;

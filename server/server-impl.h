@@ -129,8 +129,10 @@ struct nf_session {
     char ctrl[NF_CTRL_QUEUE][NF_CTRL_MSG_MAX + LWS_PRE];
     int ctrl_len[NF_CTRL_QUEUE];
     int ctrl_head, ctrl_count;
-    int state_slot;     /* Slot of a queued, unwritten state, or -1. */
-    struct nf_job *out; /* Newest reply not yet written. */
+    int state_slot;            /* Slot of a queued, unwritten state, or -1. */
+    uint64_t pending_since_us; /* Replies waiting unwritten since (0: none). */
+    int stall_cut;             /* Cut off for not reading. */
+    struct nf_job *out;        /* Newest reply not yet written. */
 
     /* MJPEG readers of this session's output (mjpeg.c). */
     struct nf_viewer *viewers;
@@ -159,7 +161,8 @@ void nf__session_on_job(struct nf_sched *sched, struct nf_job *job,
 void nf__session_on_release(struct nf_sched *sched, void *session, void *arg);
 /* Queues a close of s with code (reason from the close-code table). */
 void nf__session_close(struct nf_session *s, int code, const char *reason);
-/* Closes sessions idle for longer than the limit (loop thread). */
+/* Closes sessions idle for longer than the limit and cuts off those that
+ * stopped reading (loop thread). */
 void nf__session_sweep_idle(struct nf_server *srv, uint64_t now_us);
 
 /* Per HTTP request of the "nf-http" protocol: the rendered answer. */

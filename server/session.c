@@ -599,6 +599,7 @@ static int on_writeable(struct nf_session *s)
         rc = write_frame(s, job);
         job_recycle(s->srv, job);
     }
+    s->pending_since_us = 0; /* The client reads: restart the clock. */
     if (rc == 0 && !s->close_sent && (s->ctrl_count || s->close_code || s->out))
         lws_callback_on_writable(s->wsi);
     return rc;
@@ -668,15 +669,45 @@ void nf__session_on_release(struct nf_sched *sched, void *session, void *arg)
     session_unref(session);
 }
 
+/*
+ * A session whose replies have waited unwritten for stall_timeout_s (the
+ * client stopped reading: its TCP window is full) is cut off at once: no
+ * close frame could reach it anyway.
+ */
+static void sweep_stalled(struct nf_session *s, uint64_t now_us, uint64_t limit)
+{
+    if (!(s->out || s->ctrl_count) || s->state == NF_SESSION_DEAD) {
+        s->pending_since_us = 0;
+        return;
+    }
+    if (!s->pending_since_us) {
+        s->pending_since_us = now_us;
+        return;
+    }
+    if (now_us - s->pending_since_us <= limit || s->stall_cut)
+        return;
+    s->stall_cut = 1;
+    s->srv->metrics.sessions_ended[NF_SESSION_END_ERROR]++;
+    if (s->srv->cfg.verbose)
+        lwsl_user("session %s: not reading for %u s: cut off\n", s->id,
+                  s->srv->cfg.stall_timeout_s);
+    if (s->state == NF_SESSION_OPEN)
+        s->state = NF_SESSION_CLOSING;
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
 void nf__session_sweep_idle(struct nf_server *srv, uint64_t now_us)
 {
-    uint64_t limit = (uint64_t)srv->cfg.idle_timeout_s * 1000000u;
+    uint64_t idle = (uint64_t)srv->cfg.idle_timeout_s * 1000000u;
+    uint64_t stall = (uint64_t)srv->cfg.stall_timeout_s * 1000000u;
 
-    if (!limit)
-        return;
-    for (struct nf_session *s = srv->sessions; s; s = s->next)
-        if (s->state == NF_SESSION_OPEN && now_us - s->last_rx_us > limit)
+    for (struct nf_session *s = srv->sessions; s; s = s->next) {
+        if (idle && s->state == NF_SESSION_OPEN &&
+            now_us - s->last_rx_us > idle)
             nf__session_close(s, NF_CLOSE_IDLE, NULL);
+        if (stall && s->wsi)
+            sweep_stalled(s, now_us, stall);
+    }
 }
 
 int nf__session_callback(struct lws *wsi, enum lws_callback_reasons reason,

@@ -3,7 +3,8 @@
 # (newest wins, slow reader) and counted, the server keeps reading it (its
 # writes never block), the server's resident memory stays bounded (no
 # more than 64 MiB over the start, no more than 8 MiB of growth over the
-# last 5 s of the flood), and another client keeps its frame rate.
+# last 5 s of the flood), and another client keeps its frame rate. Then,
+# with a short --stall-timeout, such a client is cut off.
 . tests/lib.sh
 IN=$(clip vtest-120-320x240 120 320:240)
 start_server
@@ -58,4 +59,22 @@ dropped=$(curl -s "$BASE/metrics" | awk '/^nf_frames_dropped_total/ { n += $2 } 
 [ "$recv" = $((sent + dropped)) ] || fail "received $recv != sent $sent + dropped $dropped"
 [ "$dropped" -gt 0 ] || fail "nothing dropped"
 kill -0 "$SERVER_PID" || fail "server died"
+stop_server
+
+# Past --stall-timeout (10 s by default, 2 s here) a client whose replies
+# wait unwritten is cut off (no close frame could reach it): the probe sees
+# the connection dropped after about 2 s of its 6 s, the server counts one
+# session ended in error, and every frame is still accounted for.
+start_server --stall-timeout 2
+t0=$(date +%s)
+out=$("$BUILD/nf-probe" "$URL" --send noread --size 320x240 --seconds 6 --timeout 5 2>"$NF_TMP/cut.err")
+echo "noread with --stall-timeout 2 -> $out ($(cat "$NF_TMP/cut.err"))"
+case "$out" in "close 1006"*) ;; *) fail "a client that never reads was not cut off: $out" ;; esac
+sleep 0.5
+errors=$(curl -s "$BASE/metrics" | awk '/^nf_sessions_closed_total\{kind="error"\}/ { print $2 }')
+[ "$errors" = 1 ] || fail "sessions ended in error: $errors, expected 1"
+recv=$(metric nf_frames_received_total)
+sent=$(metric nf_frames_sent_total)
+dropped=$(curl -s "$BASE/metrics" | awk '/^nf_frames_dropped_total/ { n += $2 } END { print n + 0 }')
+[ "$recv" = $((sent + dropped)) ] || fail "after the cut: received $recv != sent $sent + dropped $dropped"
 stop_server
