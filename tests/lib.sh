@@ -86,3 +86,10 @@ json_num() {
 metric() {
     curl -s "$BASE/metrics" | awk -v n="$1" 'index($0, n) == 1 { print $2; exit }'
 }
+
+# rss_meaningful: true unless $BUILD/nextframe runs under AddressSanitizer,
+# whose quarantine keeps freed memory resident (RSS bounds do not apply;
+# LeakSanitizer checks leaks at exit instead).
+rss_meaningful() {
+    ! ldd "$BUILD/nextframe" 2>/dev/null | grep -q libasan
+}

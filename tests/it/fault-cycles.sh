@@ -32,7 +32,11 @@ no_sessions
 rss1=$(rss_kib) fd1=$(fds)
 echo "rss ${rss0} -> ${rss1} KiB, fds $fd0 -> $fd1"
 [ "$fd1" -le "$fd0" ] || fail "open file descriptors grew from $fd0 to $fd1"
-[ $((rss1 - rss0)) -le 2048 ] || fail "resident memory grew by $((rss1 - rss0)) KiB"
+if rss_meaningful; then
+    [ $((rss1 - rss0)) -le 2048 ] || fail "resident memory grew by $((rss1 - rss0)) KiB"
+else
+    echo "RSS bound not checked: AddressSanitizer build"
+fi
 opened=$(metric nf_sessions_opened_total)
 [ "$opened" = 1100 ] || fail "sessions opened: $opened, expected 1100"
 "$BUILD/nf-client" "$URL" "$IN" --frames 10 --inflight 1 --json "$NF_TMP/after.json" \
