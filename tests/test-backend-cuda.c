@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend-compare.h"
 #include "backend-impl.h"
 #include "backend-load.h"
 #include "backend.h"
@@ -42,9 +43,7 @@
 #define MEAN_LEVEL 0.05 /* 8-bit streams: mean absolute difference. */
 #define MAX_SLOTS  8
 
-typedef int (*run_float_fn)(const struct nf_model *m, const float *frame,
-                            const float *const *cache, int h, int w,
-                            float *out);
+typedef nf_cmp_run_fn run_float_fn; /* backend-compare.h */
 
 /* Points NF_CUDA_LIB at ../libnf-cuda.so beside this binary if unset. */
 static void find_library(void)
@@ -169,102 +168,14 @@ NF_TEST(backend_cuda_loads_or_falls_back)
 
 /* --- Float comparisons. --- */
 
-static uint32_t rng_state = 4242;
-
-static float randf(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 17;
-    rng_state ^= rng_state << 5;
-    return (float)(rng_state >> 8) / 16777216.0f;
-}
-
-/* Both backends' float output of m at h x w from random inputs; the
- * normalized error, or -1 after printing why. */
-static double float_error(run_float_fn run, const struct nf_model *m, int h,
-                          int w)
-{
-    int k = nf_model_cache_frames(m);
-    size_t plane = (size_t)3 * h * w;
-    float *buf = malloc((size_t)(k + 3) * plane * sizeof *buf);
-    if (buf == NULL)
-        return -1;
-    const float *cache[NF_MAX_CACHE];
-    for (size_t i = 0; i < (size_t)(k + 1) * plane; i++)
-        buf[i] = randf();
-    for (int j = 0; j < k; j++)
-        cache[j] = buf + (size_t)(1 + j) * plane;
-    float *ref = buf + (size_t)(k + 1) * plane, *out = ref + plane;
-    double e = -1;
-    int rc = nf__cpu_run_float(m, buf, cache, h, w, ref);
-    if (rc == 0)
-        rc = run(m, buf, cache, h, w, out);
-    if (rc < 0)
-        printf("  run_float %dx%d: %s\n", w, h, nf_strerror(rc));
-    else
-        e = nf_test_rel_error(out, ref, plane);
-    free(buf);
-    return e;
-}
-
-/* The worst float_error over a few sizes (multiples of the model's). */
-static double float_error_sizes(run_float_fn run, const struct nf_model *m,
-                                const char *what)
-{
-    int mult = nf_model_size_multiple(m);
-    const int sizes[][2] = {{1, 1}, {2, 3}, {5, 7}, {12, 20}, {31, 17}};
-    double worst = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        double e = float_error(run, m, sizes[i][0] * mult, sizes[i][1] * mult);
-        if (e < 0)
-            return e;
-        worst = e > worst ? e : worst;
-    }
-    printf("  %s: worst ||a-b||/||b|| = %.3g\n", what, worst);
-    return worst;
-}
-
-/* Random weights of a conv, bias "<name>.b". */
-static void conv_tensors(struct nf_mb *b, const char *name, int cout, int cin,
-                         int kh, int kw)
-{
-    char bias[80];
-    float a = sqrtf(3.0f / (float)(cin * kh * kw));
-    nf_mb_tensor(b, name, 4, (int64_t[]){cout, cin, kh, kw}, NULL, a);
-    snprintf(bias, sizeof bias, "%s.b", name);
-    nf_mb_tensor(b, bias, 1, (int64_t[]){cout}, NULL, 0.2f);
-}
-
-/* Adds node `name` = conv(input) with fresh weights (and a bias). */
-static void conv_node(struct nf_mb *b, const char *name, const char *input,
-                      int cin, int cout, int k, int stride, int pad,
-                      const char *mode, int groups)
-{
-    char w[64];
-    snprintf(w, sizeof w, "%s.w", name);
-    conv_tensors(b, w, cout, cin / groups, k, k);
-    nf_mb_node(b,
-               "'name':'%s','op':'conv2d','inputs':['%s'],'weight':'%s',"
-               "'bias':'%s.b','stride':%d,'padding':%d,'pad_mode':'%s',"
-               "'groups':%d",
-               name, input, w, w, stride, pad, mode, groups);
-}
-
-/* Loads b (K cache frames, size multiple mult, output out) and frees b. */
-static struct nf_model *finish(struct nf_mb *b, int k, int mult,
-                               const char *out)
-{
-    struct nf_model *m = nf_mb_load(b, "t", k, mult, out);
-    nf_mb_free(b);
-    return m;
-}
+/* randf(), float_error() and the conv nodes: backend-compare.h. */
 
 /* Float comparison of one built model; frees it. 1 if within FLOAT_TOL. */
 static int model_ok(run_float_fn run, struct nf_model *m, const char *what)
 {
     if (m == NULL)
         return 0;
-    double e = float_error_sizes(run, m, what);
+    double e = float_error_sizes(&run, 1, m, what);
     nf_model_free(m);
     return e >= 0 && e <= FLOAT_TOL;
 }
@@ -326,44 +237,16 @@ static int convs_ok(run_float_fn run)
 }
 
 /* The activations as node fields. */
-static const char *const act_fields[] = {
-    "'op':'relu'",
-    "'op':'leaky_relu','alpha':0.2",
-    "'op':'sigmoid'",
-    "'op':'tanh'",
-    "'op':'clamp','min':-0.1,'max':0.3",
-    "'op':'clamp','min':0.05",
-    "'op':'clamp','max':0.2",
-};
-#define N_ACTS (sizeof act_fields / sizeof act_fields[0])
-
 /* Every activation folded into a conv, alone, on the frame and as the
- * output. */
+ * output (backend-compare.h). */
 static int activations_ok(run_float_fn run)
 {
     int ok = 1;
-    for (size_t i = 0; i < N_ACTS; i++) {
-        struct nf_mb b;
-        nf_mb_init(&b, 200 + (uint32_t)i);
-        conv_node(&b, "c", "frame", 3, 8, 3, 1, 1, "reflect", 1);
-        nf_mb_node(&b, "'name':'a1',%s,'inputs':['c']", act_fields[i]);
-        nf_mb_node(&b, "'name':'a2',%s,'inputs':['a1']",
-                   act_fields[(i + 1) % N_ACTS]);
-        conv_node(&b, "d", "a2", 8, 8, 1, 1, 0, "zeros", 1);
-        nf_mb_node(&b, "'name':'e','op':'add','inputs':['d','a2']");
-        nf_mb_node(&b, "'name':'a3',%s,'inputs':['e']", act_fields[i]);
-        nf_mb_node(&b, "'name':'a4',%s,'inputs':['d']", act_fields[i]);
-        nf_mb_node(&b, "'name':'f','op':'mul','inputs':['a3','a4']");
-        conv_node(&b, "o", "f", 8, 3, 1, 1, 0, "zeros", 1);
-        nf_mb_node(&b, "'name':'a5',%s,'inputs':['frame']", act_fields[i]);
-        nf_mb_node(&b, "'name':'g','op':'add','inputs':['o','a5']");
-        nf_mb_node(&b, "'name':'out',%s,'inputs':['g']", act_fields[i]);
-        ok &= model_ok(run, finish(&b, 0, 1, "out"), act_fields[i]);
-    }
+    for (size_t i = 0; i < NF_CMP_N_ACTS; i++)
+        ok &= model_ok(run, nf_cmp_activation_model(i), nf_cmp_acts[i]);
     return ok;
 }
 
-/* add, mul, scale_shift (both tensors, one of each), concat. */
 static int elementwise_ok(run_float_fn run)
 {
     struct nf_mb b;
@@ -447,45 +330,6 @@ static int outputs_ok(run_float_fn run)
 }
 
 /* --- Streams through the public API. --- */
-
-/* A test scene for frame t of slot s: gradients, moving shapes, noise. */
-static void scene(const struct nf_image *im, int t, int s)
-{
-    for (int y = 0; y < im->height; y++)
-        for (int x = 0; x < im->width; x++) {
-            uint8_t *p = im->data + (size_t)y * im->stride + 3 * x;
-            int r = (40 + 3 * x + 7 * s) & 255, g = (70 + 2 * y) & 255;
-            int b = (200 - x - y + 11 * t) & 255;
-            if (((x + 2 * t) / 5 + y / 4 + s) % 3 == 0)
-                r = 250 - r / 4, g = 30, b = 60;
-            p[0] = (uint8_t)(r ^ (int)(randf() * 8));
-            p[1] = (uint8_t)g;
-            p[2] = (uint8_t)b;
-        }
-}
-
-static struct nf_image image_new(int w, int h)
-{
-    struct nf_image im = {NULL, w, h, 3 * w + 5};
-    im.data = malloc((size_t)im.stride * h);
-    if (im.data != NULL)
-        memset(im.data, 0xAA, (size_t)im.stride * h);
-    return im;
-}
-
-/* Accumulates the absolute differences of two 8-bit images. */
-static void diff_images(const struct nf_image *a, const struct nf_image *b,
-                        int *max, double *sum, long *n)
-{
-    for (int y = 0; y < a->height; y++)
-        for (int x = 0; x < 3 * a->width; x++) {
-            int d = abs(a->data[(size_t)y * a->stride + x] -
-                        b->data[(size_t)y * b->stride + x]);
-            *max = d > *max ? d : *max;
-            *sum += d;
-            (*n)++;
-        }
-}
 
 /* The drift correction of frame t of slot s (none on some frames). */
 static const struct nf_correction *correction(int t, int s,
@@ -635,7 +479,7 @@ static int shipped_models_bad(run_float_fn run)
             bad++;
             continue;
         }
-        double fe = float_error_sizes(run, m, path);
+        double fe = float_error_sizes(&run, 1, m, path);
         bad += !(fe >= 0 && fe <= FLOAT_TOL) + !streams_agree(m);
         nf_model_free(m);
     }

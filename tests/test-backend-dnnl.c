@@ -35,6 +35,7 @@ NF_TEST_MAIN(NF_TEST_ENTRY(backend_dnnl_is_built))
 
 #else
 
+#include "backend-compare.h"
 #include "dnnl/backend-dnnl.h"
 #include "dnnl/dnnl-impl.h"
 
@@ -58,102 +59,20 @@ static int dnnl_here(void)
             NF_SKIP("oneDNN backend not available");                           \
     } while (0)
 
-static uint32_t rng_state = 12345;
-
-static float randf(void)
+/* The oneDNN backend's float path on one thread and on two. */
+static int run_t1(const struct nf_model *m, const float *frame,
+                  const float *const *cache, int h, int w, float *out)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 17;
-    rng_state ^= rng_state << 5;
-    return (float)(rng_state >> 8) / 16777216.0f;
+    return nf__dnnl_run_float(m, 1, frame, cache, h, w, out);
 }
 
-/*
- * Both backends' float output of m at h x w from random inputs; returns
- * the normalized error, or -1 after printing a failure.
- */
-static double float_error(const struct nf_model *m, int h, int w, int threads)
+static int run_t2(const struct nf_model *m, const float *frame,
+                  const float *const *cache, int h, int w, float *out)
 {
-    int k = nf_model_cache_frames(m);
-    size_t plane = (size_t)3 * h * w;
-    float *buf = malloc((size_t)(k + 3) * plane * sizeof *buf);
-    if (buf == NULL)
-        return -1;
-    const float *cache[NF_MAX_CACHE];
-    for (size_t i = 0; i < (size_t)(k + 1) * plane; i++)
-        buf[i] = randf();
-    for (int j = 0; j < k; j++)
-        cache[j] = buf + (size_t)(1 + j) * plane;
-    float *ref = buf + (size_t)(k + 1) * plane, *out = ref + plane;
-    double e = -1;
-    int rc = nf__cpu_run_float(m, buf, cache, h, w, ref);
-    if (rc == 0)
-        rc = nf__dnnl_run_float(m, threads, buf, cache, h, w, out);
-    if (rc < 0)
-        printf("  run_float %dx%d: %s\n", w, h, nf_strerror(rc));
-    else
-        e = nf_test_rel_error(out, ref, plane);
-    free(buf);
-    return e;
+    return nf__dnnl_run_float(m, 2, frame, cache, h, w, out);
 }
 
-/* float_error at a few sizes and both team sizes; the worst error. */
-static double float_error_sizes(const struct nf_model *m, const char *what)
-{
-    int mult = nf_model_size_multiple(m);
-    const int sizes[][2] = {{1, 1}, {2, 3}, {5, 7}, {12, 20}, {31, 17}};
-    double worst = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        for (int threads = 1; threads <= 2; threads++) {
-            int h = sizes[i][0] * mult, w = sizes[i][1] * mult;
-            double e = float_error(m, h, w, threads);
-            if (e < 0)
-                return e;
-            if (e > worst)
-                worst = e;
-        }
-    printf("  %s: worst ||a-b||/||b|| = %.3g\n", what, worst);
-    return worst;
-}
-
-/* A test scene for stream t of slot s: gradients, moving shapes, noise. */
-static void scene(const struct nf_image *im, int t, int s)
-{
-    for (int y = 0; y < im->height; y++)
-        for (int x = 0; x < im->width; x++) {
-            uint8_t *p = im->data + (size_t)y * im->stride + 3 * x;
-            int r = (40 + 3 * x + 7 * s) & 255, g = (70 + 2 * y) & 255;
-            int b = (200 - x - y + 11 * t) & 255;
-            if (((x + 2 * t) / 5 + y / 4 + s) % 3 == 0)
-                r = 250 - r / 4, g = 30, b = 60;
-            p[0] = (uint8_t)(r ^ (int)(randf() * 8));
-            p[1] = (uint8_t)g;
-            p[2] = (uint8_t)b;
-        }
-}
-
-static struct nf_image image_new(int w, int h)
-{
-    struct nf_image im = {NULL, w, h, 3 * w + 5};
-    im.data = malloc((size_t)im.stride * h);
-    if (im.data != NULL)
-        memset(im.data, 0xAA, (size_t)im.stride * h);
-    return im;
-}
-
-/* Compares two 8-bit images; accumulates the absolute differences. */
-static void diff_images(const struct nf_image *a, const struct nf_image *b,
-                        int *max, double *sum, long *n)
-{
-    for (int y = 0; y < a->height; y++)
-        for (int x = 0; x < 3 * a->width; x++) {
-            int d = abs(a->data[(size_t)y * a->stride + x] -
-                        b->data[(size_t)y * b->stride + x]);
-            *max = d > *max ? d : *max;
-            *sum += d;
-            (*n)++;
-        }
-}
+static const nf_cmp_run_fn both_teams[] = {run_t1, run_t2};
 
 #define MAX_SLOTS 3
 
@@ -230,47 +149,12 @@ out:
 
 /* --- Graphs built in memory. --- */
 
-/* Random weights of a conv, bias "<name>.b". */
-static void conv_tensors(struct nf_mb *b, const char *name, int cout, int cin,
-                         int kh, int kw)
-{
-    char bias[64];
-    float a = sqrtf(3.0f / (float)(cin * kh * kw));
-    nf_mb_tensor(b, name, 4, (int64_t[]){cout, cin, kh, kw}, NULL, a);
-    snprintf(bias, sizeof bias, "%s.b", name);
-    nf_mb_tensor(b, bias, 1, (int64_t[]){cout}, NULL, 0.2f);
-}
-
-/* Adds node `name` = conv(input) with fresh weights. */
-static void conv_node(struct nf_mb *b, const char *name, const char *input,
-                      int cin, int cout, int k, int stride, int pad,
-                      const char *mode, int groups)
-{
-    char w[64];
-    snprintf(w, sizeof w, "%s.w", name);
-    conv_tensors(b, w, cout, cin / groups, k, k);
-    nf_mb_node(b,
-               "'name':'%s','op':'conv2d','inputs':['%s'],'weight':'%s',"
-               "'bias':'%s.b','stride':%d,'padding':%d,'pad_mode':'%s',"
-               "'groups':%d",
-               name, input, w, w, stride, pad, mode, groups);
-}
-
-/* Loads b as a model and frees b. */
-static struct nf_model *finish(struct nf_mb *b, int k, int mult,
-                               const char *out)
-{
-    struct nf_model *m = nf_mb_load(b, "t", k, mult, out);
-    nf_mb_free(b);
-    return m;
-}
-
 /* Float comparison of one built model over several sizes. */
 static int model_ok(struct nf_model *m, const char *what, double tol)
 {
     if (m == NULL)
         return 0;
-    double e = float_error_sizes(m, what);
+    double e = float_error_sizes(both_teams, 2, m, what);
     nf_model_free(m);
     return e >= 0 && e <= tol;
 }
@@ -328,42 +212,12 @@ NF_TEST(backend_dnnl_conv_asymmetric_kernel_matches_ref)
     NF_CHECK(model_ok(finish(&b, 0, 2, "out"), "conv 3x4 s2", FLOAT_TOL));
 }
 
-/* The activations as node fields. */
-static const char *const acts[] = {
-    "'op':'relu'",
-    "'op':'leaky_relu','alpha':0.2",
-    "'op':'sigmoid'",
-    "'op':'tanh'",
-    "'op':'clamp','min':-0.1,'max':0.3",
-    "'op':'clamp','min':0.05",
-    "'op':'clamp','max':0.2",
-};
-#define N_ACTS    (sizeof acts / sizeof acts[0])
-
 NF_TEST(backend_dnnl_activations_fused_and_not_match_ref)
 {
     NEED_DNNL();
-    for (size_t i = 0; i < N_ACTS; i++) {
-        struct nf_mb b;
-        nf_mb_init(&b, 200 + (uint32_t)i);
-        /* Fused into a conv, twice in a row. */
-        conv_node(&b, "c", "frame", 3, 8, 3, 1, 1, "reflect", 1);
-        nf_mb_node(&b, "'name':'a1',%s,'inputs':['c']", acts[i]);
-        nf_mb_node(&b, "'name':'a2',%s,'inputs':['a1']",
-                   acts[(i + 1) % N_ACTS]);
-        /* On a kernel of ours (add), and on a conv output read twice. */
-        conv_node(&b, "d", "a2", 8, 8, 1, 1, 0, "zeros", 1);
-        nf_mb_node(&b, "'name':'e','op':'add','inputs':['d','a2']");
-        nf_mb_node(&b, "'name':'a3',%s,'inputs':['e']", acts[i]);
-        nf_mb_node(&b, "'name':'a4',%s,'inputs':['d']", acts[i]);
-        nf_mb_node(&b, "'name':'f','op':'mul','inputs':['a3','a4']");
-        conv_node(&b, "o", "f", 8, 3, 1, 1, 0, "zeros", 1);
-        /* On the frame itself, and on the output. */
-        nf_mb_node(&b, "'name':'a5',%s,'inputs':['frame']", acts[i]);
-        nf_mb_node(&b, "'name':'g','op':'add','inputs':['o','a5']");
-        nf_mb_node(&b, "'name':'out',%s,'inputs':['g']", acts[i]);
-        NF_CHECK(model_ok(finish(&b, 0, 1, "out"), acts[i], FLOAT_TOL));
-    }
+    for (size_t i = 0; i < NF_CMP_N_ACTS; i++)
+        NF_CHECK(
+            model_ok(nf_cmp_activation_model(i), nf_cmp_acts[i], FLOAT_TOL));
 }
 
 NF_TEST(backend_dnnl_elementwise_and_scale_shift_match_ref)
@@ -629,7 +483,7 @@ static struct nf_model *random_graph(uint32_t seed, int n, int k)
     struct rvalue v[128];
     int nv = 0, id = 0;
     nf_mb_init(&b, seed);
-    rng_state = seed * 2654435761u + 1;
+    nf_cmp_rng = seed * 2654435761u + 1;
     v[nv++] = (struct rvalue){"frame", 3, 0, 0};
     for (int j = 0; j < k; j++) {
         snprintf(v[nv].name, sizeof v[nv].name, "cache.%d", j);
@@ -657,7 +511,7 @@ static struct nf_model *random_graph(uint32_t seed, int n, int k)
                       randf() < 0.5f ? "reflect" : "zeros", g);
         } else if (op == 4) {
             nf_mb_node(&b, "'name':'%s',%s,'inputs':['%s']", o.name,
-                       acts[(int)(randf() * N_ACTS)], x->name);
+                       nf_cmp_acts[(int)(randf() * NF_CMP_N_ACTS)], x->name);
         } else if (op == 5 || op == 6) { /* add/mul with a same-shape value */
             int p = (int)(x - v);        /* x itself if nothing else fits. */
             for (int t = 0; t < nv; t++)
@@ -752,10 +606,11 @@ NF_TEST(backend_dnnl_random_graphs_match_ref)
         struct nf_model *m =
             random_graph(seed, 4 + (int)(seed % 12), (int)(seed % 3));
         NF_CHECK(m != NULL);
-        uint32_t saved = rng_state;
-        double e = float_error(m, 4 * (1 + (int)(seed % 5)),
-                               4 * (2 + (int)(seed % 7)), 1 + (int)(seed % 2));
-        rng_state = saved;
+        uint32_t saved = nf_cmp_rng;
+        double e =
+            float_error(both_teams[seed % 2], m, 4 * (1 + (int)(seed % 5)),
+                        4 * (2 + (int)(seed % 7)));
+        nf_cmp_rng = saved;
         if (e < 0 || e > GRAPH_TOL) {
             printf("  random graph %u: error %.3g\n", seed, e);
             failures++;
@@ -802,7 +657,7 @@ static int shipped_model_ok(const char *path)
     const int sizes[][2] = {{37, 61}, {48, 64}, {17, 9}};
     int ok = streams_agree(m, sizes, 3, 4, 3, 2) &&
              streams_agree(m, sizes, 1, 3, 1, 1);
-    double e = float_error_sizes(m, nf_model_name(m));
+    double e = float_error_sizes(both_teams, 2, m, nf_model_name(m));
     nf_model_free(m);
     return ok && e >= 0 && e <= GRAPH_TOL;
 }
