@@ -93,3 +93,42 @@ metric() {
 rss_meaningful() {
     ! ldd "$BUILD/nextframe" 2>/dev/null | grep -q libasan
 }
+
+# server_rss_kib / server_fds: the running server's resident memory (KiB)
+# and open file descriptors.
+server_rss_kib() { sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$SERVER_PID/status"; }
+server_fds() { ls "/proc/$SERVER_PID/fd" | wc -l; }
+
+# no_sessions: waits up to 5 s for /metrics to show no open session.
+no_sessions() {
+    i=0
+    while [ "$(metric nf_sessions)" != 0 ] && [ $i -lt 50 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ "$(metric nf_sessions)" = 0 ] || fail "$(metric nf_sessions) sessions still open"
+}
+
+# frames_accounted: the server's counters add up, received = sent +
+# dropped (all reasons); sets RECV, SENT, DROPPED.
+frames_accounted() {
+    m=$(curl -s "$BASE/metrics")
+    RECV=$(echo "$m" | awk '$1 == "nf_frames_received_total" { print $2 }')
+    SENT=$(echo "$m" | awk '$1 == "nf_frames_sent_total" { print $2 }')
+    DROPPED=$(echo "$m" | awk '/^nf_frames_dropped_total/ { n += $2 } END { print n + 0 }')
+    echo "frames: received $RECV, sent $SENT, dropped $DROPPED"
+    [ "$RECV" = $((SENT + DROPPED)) ] || fail "received $RECV != sent $SENT + dropped $DROPPED"
+}
+
+# good_client_kept JSON ALONE_JSON FRAMES: the well-behaved client beside
+# the abuse got all FRAMES replies at 90% of the 15 fps it asked for, or of
+# what it got alone when the machine could not give it that much.
+good_client_kept() {
+    set -- $(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["frames_received"], d["fps"], json.load(open(sys.argv[2]))["fps"])' "$1" "$2") "$3"
+    echo "good client: $1 of $4 frames, $2 fps ($3 fps alone)"
+    [ "$1" = "$4" ] || fail "the good client lost frames ($1 of $4)"
+    awk -v f="$2" -v a="$3" 'BEGIN { exit !(f >= 13.5 || f >= 0.9 * a) }' ||
+        fail "the good client's frame rate fell to $2 fps (15 asked, $3 alone)"
+}

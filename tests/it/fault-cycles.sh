@@ -7,16 +7,6 @@
 . tests/lib.sh
 IN=$(clip vtest-120-320x240 120 320:240)
 start_server
-rss_kib() { sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$SERVER_PID/status"; }
-fds() { ls "/proc/$SERVER_PID/fd" | wc -l; }
-no_sessions() { # waits up to 5 s for /metrics to show no session
-    i=0
-    while [ "$(metric nf_sessions)" != 0 ] && [ $i -lt 50 ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    [ "$(metric nf_sessions)" = 0 ] || fail "$(metric nf_sessions) sessions still open"
-}
 cycles() {
     out=$("$BUILD/nf-probe" "$URL" --send cycles --count "$1" --timeout 10 2>&1)
     echo "cycles $1 -> $out"
@@ -24,12 +14,12 @@ cycles() {
 }
 cycles 100
 no_sessions
-rss0=$(rss_kib) fd0=$(fds)
+rss0=$(server_rss_kib) fd0=$(server_fds)
 start=$(date +%s)
 cycles 1000
 echo "1000 cycles in $(($(date +%s) - start)) s"
 no_sessions
-rss1=$(rss_kib) fd1=$(fds)
+rss1=$(server_rss_kib) fd1=$(server_fds)
 echo "rss ${rss0} -> ${rss1} KiB, fds $fd0 -> $fd1"
 [ "$fd1" -le "$fd0" ] || fail "open file descriptors grew from $fd0 to $fd1"
 if rss_meaningful; then

@@ -8,16 +8,6 @@
 . tests/lib.sh
 IN=$(clip vtest-120-320x240 120 320:240)
 start_server
-rss_kib() { sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$SERVER_PID/status"; }
-fds() { ls "/proc/$SERVER_PID/fd" | wc -l; }
-no_sessions() { # waits up to 5 s for /metrics to show no session
-    i=0
-    while [ "$(metric nf_sessions)" != 0 ] && [ $i -lt 50 ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    [ "$(metric nf_sessions)" = 0 ] || fail "$(metric nf_sessions) sessions still open"
-}
 probe() {
     out=$("$BUILD/nf-probe" "$URL" --send midframe --timeout 10 "$@" 2>&1)
     echo "midframe $* -> $out"
@@ -35,7 +25,7 @@ for i in 1 2; do
     wait $WARM || fail "warm-up stream failed"
 done
 no_sessions
-rss0=$(rss_kib) fd0=$(fds)
+rss0=$(server_rss_kib) fd0=$(server_fds)
 "$BUILD/nf-client" "$URL" "$IN" --frames 60 --fps 15 --inflight 1 \
     --json "$NF_TMP/good.json" >"$NF_TMP/good.out" 2>&1 &
 GOOD=$!
@@ -45,7 +35,7 @@ wait $GOOD || { cat "$NF_TMP/good.out"; fail "the good client failed"; }
 got=$(json_num "$NF_TMP/good.json" frames_received)
 [ "$got" = 60 ] || { cat "$NF_TMP/good.out"; fail "the good client lost frames ($got of 60)"; }
 no_sessions
-rss1=$(rss_kib) fd1=$(fds)
+rss1=$(server_rss_kib) fd1=$(server_fds)
 echo "rss ${rss0} -> ${rss1} KiB, fds $fd0 -> $fd1"
 [ "$fd1" -le "$fd0" ] || fail "open file descriptors grew from $fd0 to $fd1"
 if rss_meaningful; then

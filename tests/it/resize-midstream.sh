@@ -25,10 +25,7 @@ for k in 0 1 2; do
     cmp -s "$NF_TMP/a/$((15 + k)).jpg" "$NF_TMP/c/$k.jpg" ||
         fail "reply $((15 + k)) after the change back to 320x240 is not a cold start"
 done
-recv=$(metric nf_frames_received_total)
-sent=$(metric nf_frames_sent_total)
-dropped=$(curl -s "$BASE/metrics" | awk '/^nf_frames_dropped_total/ { n += $2 } END { print n + 0 }')
-echo "metrics: received $recv sent $sent dropped $dropped"
-[ "$recv" = 24 ] && [ "$sent" = 24 ] && [ "$dropped" = 0 ] || fail "frames were lost"
+frames_accounted
+[ "$RECV" = 24 ] && [ "$SENT" = 24 ] && [ "$DROPPED" = 0 ] || fail "frames were lost"
 kill -0 "$SERVER_PID" || fail "server died"
 stop_server
