@@ -11,6 +11,7 @@
 #include "cpu/ops.h"
 #include "model-impl.h"
 #include "nf-test.h"
+#include "pad.h"
 
 #define TOL 1e-5
 
@@ -64,17 +65,17 @@ static float in3x3[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
 
 NF_TEST(ops_reflect_index)
 {
-    NF_CHECK_INT_EQ(nf__cpu_reflect(-1, 3), 1);
-    NF_CHECK_INT_EQ(nf__cpu_reflect(-2, 3), 2);
-    NF_CHECK_INT_EQ(nf__cpu_reflect(3, 3), 1);
-    NF_CHECK_INT_EQ(nf__cpu_reflect(4, 3), 0);
-    NF_CHECK_INT_EQ(nf__cpu_reflect(0, 3), 0);
-    NF_CHECK_INT_EQ(nf__cpu_reflect(2, 3), 2);
+    NF_CHECK_INT_EQ(nf_reflect_index(-1, 3), 1);
+    NF_CHECK_INT_EQ(nf_reflect_index(-2, 3), 2);
+    NF_CHECK_INT_EQ(nf_reflect_index(3, 3), 1);
+    NF_CHECK_INT_EQ(nf_reflect_index(4, 3), 0);
+    NF_CHECK_INT_EQ(nf_reflect_index(0, 3), 0);
+    NF_CHECK_INT_EQ(nf_reflect_index(2, 3), 2);
     /* Beyond PyTorch's range (padding >= size) it keeps folding. */
-    NF_CHECK_INT_EQ(nf__cpu_reflect(-3, 3), 1);
-    NF_CHECK_INT_EQ(nf__cpu_reflect(5, 2), 1);
-    NF_CHECK_INT_EQ(nf__cpu_reflect(-1, 1), 0);
-    NF_CHECK_INT_EQ(nf__cpu_reflect(7, 1), 0);
+    NF_CHECK_INT_EQ(nf_reflect_index(-3, 3), 1);
+    NF_CHECK_INT_EQ(nf_reflect_index(5, 2), 1);
+    NF_CHECK_INT_EQ(nf_reflect_index(-1, 1), 0);
+    NF_CHECK_INT_EQ(nf_reflect_index(7, 1), 0);
 }
 
 NF_TEST(ops_conv2d_zero_padding_and_bias)

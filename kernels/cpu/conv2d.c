@@ -14,20 +14,7 @@
 
 #include "model-impl.h"
 #include "ops.h"
-
-int nf__cpu_reflect(int i, int n)
-{
-    /* Reflection without repeating the edge has period 2n - 2; a size of 1
-     * has nothing to reflect. Folding by the period extends PyTorch's rule
-     * (which needs padding < n) to any padding. */
-    if (n == 1)
-        return 0;
-    int period = 2 * (n - 1);
-    i %= period;
-    if (i < 0)
-        i += period;
-    return i < n ? i : period - i;
-}
+#include "pad.h"
 
 size_t nf__cpu_conv2d_workspace(const struct nf_node *n,
                                 const struct nf_cpu_tensor *x)
@@ -49,7 +36,7 @@ static void pad_input(const struct nf_node *n, const struct nf_cpu_tensor *x,
             float *dst = xp + ((size_t)c * hp + yy) * wp;
             int sy = yy - p;
             if (reflect)
-                sy = nf__cpu_reflect(sy, x->h);
+                sy = nf_reflect_index(sy, x->h);
             else if (sy < 0 || sy >= x->h) {
                 memset(dst, 0, (size_t)wp * sizeof *dst);
                 continue;
@@ -58,9 +45,9 @@ static void pad_input(const struct nf_node *n, const struct nf_cpu_tensor *x,
             memcpy(dst + p, src, (size_t)x->w * sizeof *dst);
             for (int k = 0; k < p; k++) {
                 dst[p - 1 - k] =
-                    reflect ? src[nf__cpu_reflect(-1 - k, x->w)] : 0;
+                    reflect ? src[nf_reflect_index(-1 - k, x->w)] : 0;
                 dst[p + x->w + k] =
-                    reflect ? src[nf__cpu_reflect(x->w + k, x->w)] : 0;
+                    reflect ? src[nf_reflect_index(x->w + k, x->w)] : 0;
             }
         }
     }

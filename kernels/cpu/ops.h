@@ -27,10 +27,7 @@ static inline size_t nf__cpu_numel(const struct nf_cpu_tensor *t)
     return (size_t)t->c * (size_t)t->h * (size_t)t->w;
 }
 
-/* conv2d.c */
-
-/* PyTorch's "reflect" index for i in [-n + 1, 2n - 2], folded further. */
-int nf__cpu_reflect(int i, int n);
+/* conv2d.c (reflect padding: pad.h) */
 
 /* Floats of workspace nf__cpu_conv2d needs for input x (0 if none). */
 size_t nf__cpu_conv2d_workspace(const struct nf_node *n,

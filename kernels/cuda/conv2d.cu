@@ -14,18 +14,7 @@
 #include <string.h>
 
 #include "cuda-impl.cuh"
-
-/* PyTorch's "reflect" index, folded for any padding (nf__cpu_reflect). */
-static __device__ __forceinline__ int reflect(int i, int n)
-{
-    if (n == 1)
-        return 0;
-    int period = 2 * (n - 1);
-    i %= period;
-    if (i < 0)
-        i += period;
-    return i < n ? i : period - i;
-}
+#include "pad.h"
 
 static __global__ void pad_reflect_kernel(const float *x, float *xp, int h,
                                           int w, int p, size_t count)
@@ -35,7 +24,8 @@ static __global__ void pad_reflect_kernel(const float *x, float *xp, int h,
     {
         int ox = (int)(i % (size_t)wp), oy = (int)(i / wp % (size_t)hp);
         size_t plane = i / ((size_t)wp * hp);
-        xp[i] = x[(plane * h + reflect(oy - p, h)) * w + reflect(ox - p, w)];
+        xp[i] = x[(plane * h + nf_reflect_index(oy - p, h)) * w +
+                  nf_reflect_index(ox - p, w)];
     }
 }
 

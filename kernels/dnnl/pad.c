@@ -11,18 +11,7 @@
 #include <string.h>
 
 #include "dnnl-impl.h"
-
-/* PyTorch's "reflect" source of index i for a size of n. */
-static int reflect(int i, int n)
-{
-    if (n == 1)
-        return 0;
-    int period = 2 * (n - 1);
-    i %= period;
-    if (i < 0)
-        i += period;
-    return i < n ? i : period - i;
-}
+#include "pad.h"
 
 void nf__dnnl_halo(const struct nf_dnnl_rt *v, int width, int pad_mode)
 {
@@ -37,8 +26,11 @@ void nf__dnnl_halo(const struct nf_dnnl_rt *v, int width, int pad_mode)
                 memset(l, 0, bytes);
                 memset(r, 0, bytes);
             } else {
-                memcpy(l, row + (ptrdiff_t)reflect(-k, v->w) * v->pix, bytes);
-                memcpy(r, row + (ptrdiff_t)reflect(v->w - 1 + k, v->w) * v->pix,
+                memcpy(l, row + (ptrdiff_t)nf_reflect_index(-k, v->w) * v->pix,
+                       bytes);
+                memcpy(r,
+                       row + (ptrdiff_t)nf_reflect_index(v->w - 1 + k, v->w) *
+                                 v->pix,
                        bytes);
             }
         }
@@ -51,8 +43,9 @@ void nf__dnnl_halo(const struct nf_dnnl_rt *v, int width, int pad_mode)
             memset(t, 0, row_bytes);
             memset(b, 0, row_bytes);
         } else {
-            const float *st = v->p + reflect(-k, v->h) * v->row;
-            const float *sb = v->p + reflect(v->h - 1 + k, v->h) * v->row;
+            const float *st = v->p + nf_reflect_index(-k, v->h) * v->row;
+            const float *sb =
+                v->p + nf_reflect_index(v->h - 1 + k, v->h) * v->row;
             memcpy(t, st - (ptrdiff_t)width * v->pix, row_bytes);
             memcpy(b, sb - (ptrdiff_t)width * v->pix, row_bytes);
         }
