@@ -193,12 +193,10 @@ SRV=""
 
 "$PY" - "$CSV" "$OUT/soak-bench.json" "$TXT" "$SVG" "$WARM" "$crashed" \
     "$bench_rc" "$stop_rc" "$final" "${rss_end:-0}" "$STREAMS" "$SIZE" "$FPS" "$SECS" <<'PY'
-"""Checks the soak run and writes the summary and the RSS plot."""
+"""Checks the soak run and writes the summary (the plot: plot-rss.py)."""
 import csv
 import json
-import math
 import sys
-from xml.sax.saxutils import escape
 
 (csv_path, bench_path, txt_path, svg_path, warm, crashed, bench_rc, stop_rc,
  final, rss_end, streams, size, fps, secs) = sys.argv[1:]
@@ -303,70 +301,10 @@ say("result", "FAIL" if failed else "PASS")
 open(txt_path, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 
-# The plot: RSS over time, the warm-up shaded, the 5% line dashed.
-W, H, L, R, T, B = 760, 380, 70, 20, 40, 50
-pts = [(r["t_s"] / 60.0, r["rss_kib"] / 1024.0) for r in rows if r["rss_kib"]]
-if not pts:
-    sys.exit(0)
-x_hi = max(secs / 60.0, pts[-1][0]) or 1
-ys = [y for _, y in pts] + ([base * 1.05 / 1024] if base else [])
-y_lo, y_hi = 0.0, max(ys) * 1.15
-
-
-def ticks(lo, hi, n=6):
-    step = 10 ** math.floor(math.log10((hi - lo) / n))
-    for m in (1, 2, 5, 10):
-        if (hi - lo) / (step * m) <= n:
-            step *= m
-            break
-    return [i * step for i in range(int(lo / step), int(hi / step) + 1)]
-
-
-def px(x):
-    return L + x / x_hi * (W - L - R)
-
-
-def py(y):
-    return T + (H - T - B) * (1 - (y - y_lo) / (y_hi - y_lo))
-
-
-o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
-     'font-family="sans-serif" font-size="12">',
-     '<rect width="100%" height="100%" fill="white"/>',
-     f'<rect x="{px(0):.1f}" y="{T}" width="{px(warm / 60.0) - px(0):.1f}" '
-     f'height="{H - T - B}" fill="#eee"/>',
-     f'<text x="{W / 2}" y="22" text-anchor="middle" font-weight="bold">'
-     f'{escape(f"nextframe soak: server RSS, {streams} streams of {size} at {fps} fps")}'
-     '</text>',
-     f'<text x="{(L + W - R) / 2}" y="{H - 10}" text-anchor="middle">'
-     'minutes</text>',
-     f'<text transform="translate(18,{(T + H - B) / 2}) rotate(-90)" '
-     'text-anchor="middle">resident memory (MiB)</text>']
-for x in ticks(0, x_hi):
-    o.append(f'<line x1="{px(x):.1f}" y1="{T}" x2="{px(x):.1f}" '
-             f'y2="{H - B}" stroke="#ddd"/>')
-    o.append(f'<text x="{px(x):.1f}" y="{H - B + 16}" '
-             f'text-anchor="middle">{x:g}</text>')
-for y in ticks(y_lo, y_hi):
-    o.append(f'<line x1="{L}" y1="{py(y):.1f}" x2="{W - R}" '
-             f'y2="{py(y):.1f}" stroke="#ddd"/>')
-    o.append(f'<text x="{L - 6}" y="{py(y) + 4:.1f}" '
-             f'text-anchor="end">{y:g}</text>')
-if base:
-    lim = base * 1.05 / 1024
-    o.append(f'<line x1="{px(warm / 60.0):.1f}" y1="{py(lim):.1f}" '
-             f'x2="{W - R}" y2="{py(lim):.1f}" stroke="#d62728" '
-             'stroke-dasharray="6,4"/>')
-    o.append(f'<text x="{W - R - 4}" y="{py(lim) - 5:.1f}" text-anchor="end" '
-             'fill="#d62728">+5% over the RSS after the warm-up</text>')
-o.append(f'<text x="{px(0) + 4:.1f}" y="{T + 14}" fill="#777">warm-up</text>')
-o.append('<polyline fill="none" stroke="#1f77b4" stroke-width="1.8" '
-         'points="' + " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
-         + '"/>')
-o.append(f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" '
-         'fill="none" stroke="#333"/>')
-o.append("</svg>")
-open(svg_path, "w").write("\n".join(o) + "\n")
-print(f"soak: wrote {txt_path}, {csv_path} and {svg_path}")
 sys.exit(1 if failed else 0)
 PY
+rc=$?
+"$PY" bench/plot-rss.py "$CSV" -o "$SVG" --warmup-s "$WARM" --limit-pct 5 \
+    --title "nextframe soak: server RSS, $STREAMS streams of $SIZE at $FPS fps" &&
+    echo "soak: wrote $TXT, $CSV and $SVG"
+exit $rc
