@@ -192,7 +192,6 @@ static int session_open(struct lws *wsi, struct nf_session_pss *pss)
     struct nf_server *srv = server_of(wsi);
     struct nf_session *s;
     static const char full[] = "server full, try again later";
-
     static const char crowded[] =
         "server full, try again later: too many sessions from your address";
     static const char denied[] =
