@@ -21,7 +21,7 @@
  *     the model's through a slow exponential average, which removes most
  *     flicker.
  *
- * It knows nothing of sockets or threads: the server's worker thread and
+ * It knows nothing of sockets or threads: the server's pipeline threads and
  * tools/nf-eval drive it the same way. All calls on one nf_temporal must
  * come from one thread at a time; different nf_temporals of one backend
  * follow backend.h's rules (one predict call at a time per backend).

@@ -1,6 +1,6 @@
 /*
- * scheduler.c - the inference worker thread and its mailboxes (see
- * scheduler.h).
+ * scheduler.c - the inference pipeline (codec and predict threads) and its
+ * mailboxes (see scheduler.h).
  */
 #include "scheduler.h"
 

@@ -40,7 +40,7 @@ struct nf_sched;
 /*
  * What a session exposes to the scheduler: its temporal state (rolling
  * cache slot, anchor slot, drift correction; kernels/temporal.h), one per
- * style. temporal[] is written only by the worker thread while a job of
+ * style. temporal[] is written only by the pipeline threads while a job of
  * the session is in flight, and read or freed by the loop thread only when
  * none is.
  */
