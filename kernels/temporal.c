@@ -541,28 +541,107 @@ static void reanchor(struct nf_temporal *t)
  * 8-bit value changes (to v rounded) only when v is at least
  * still_deadband * (1 - s) + 0.5 * s levels away from it (0.5: plain
  * rounding), which stops the small steps that input noise causes. Moving
- * pixels (s = 1) pass unchanged. Branch-free, so that it vectorizes.
+ * pixels (s = 1) pass unchanged.
+ *
+ * stabilize_px() does pixels [x0, x1) of one row; stabilize_avx2() does 8
+ * pixels at a time with the same operations in the same order (separate
+ * multiply and add, truncating conversion), so both give the same bytes.
  */
+struct stab_row {
+    const float *s; /* Motion of each pixel of the row. */
+    uint8_t *o, *q; /* Model output (becomes the shown value), shown. */
+    float *d;       /* The running average, per element. */
+    float gmin, dead;
+};
+
+static void stabilize_px(const struct stab_row *r, int x0, int x1)
+{
+    for (int x = x0; x < x1; x++) {
+        float g = r->gmin + (1.0f - r->gmin) * r->s[x];
+        float band = r->dead * (1.0f - r->s[x]) + 0.5f * r->s[x];
+        for (int c = 3 * x; c < 3 * x + 3; c++) {
+            float v = r->d[c] + g * ((float)r->o[c] - r->d[c]);
+            float shown = (float)r->q[c];
+            uint8_t b = (uint8_t)(v + 0.5f);
+            r->d[c] = v;
+            r->q[c] = fabsf(v - shown) >= band ? b : r->q[c];
+            r->o[c] = r->q[c];
+        }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* 8 bytes as 8 floats. */
+__attribute__((target("avx2"))) static __m256 bytes8(const uint8_t *p)
+{
+    __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)p);
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+}
+
+/* Pixels [0, n8) of the row, n8 a multiple of 8; returns n8. */
+__attribute__((target("avx2"))) static int
+stabilize_avx2(const struct stab_row *r, int n8)
+{
+    const __m256i spread[3] = {_mm256_setr_epi32(0, 0, 0, 1, 1, 1, 2, 2),
+                               _mm256_setr_epi32(2, 3, 3, 3, 4, 4, 4, 5),
+                               _mm256_setr_epi32(5, 5, 6, 6, 6, 7, 7, 7)};
+    const __m256 gmin = _mm256_set1_ps(r->gmin), one = _mm256_set1_ps(1.0f);
+    const __m256 gk = _mm256_set1_ps(1.0f - r->gmin);
+    const __m256 dead = _mm256_set1_ps(r->dead), half = _mm256_set1_ps(0.5f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int x = 0; x < n8; x += 8) {
+        __m256 s = _mm256_loadu_ps(r->s + x);
+        __m256 g8 = _mm256_add_ps(gmin, _mm256_mul_ps(gk, s));
+        __m256 band8 = _mm256_add_ps(_mm256_mul_ps(dead, _mm256_sub_ps(one, s)),
+                                     _mm256_mul_ps(half, s));
+        for (int k = 0; k < 3; k++) {
+            int e = 3 * x + 8 * k;
+            __m256 g = _mm256_permutevar8x32_ps(g8, spread[k]);
+            __m256 band = _mm256_permutevar8x32_ps(band8, spread[k]);
+            __m256 d = _mm256_loadu_ps(r->d + e);
+            __m256 v = _mm256_add_ps(
+                d, _mm256_mul_ps(g, _mm256_sub_ps(bytes8(r->o + e), d)));
+            __m256 shown = bytes8(r->q + e);
+            __m256 far =
+                _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(v, shown)),
+                              band, _CMP_GE_OQ);
+            __m256i b = _mm256_cvttps_epi32(_mm256_add_ps(v, half));
+            __m256i q = _mm256_castps_si256(_mm256_blendv_ps(
+                _mm256_castsi256_ps(_mm256_cvttps_epi32(shown)),
+                _mm256_castsi256_ps(b), far));
+            __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(q),
+                                         _mm256_extracti128_si256(q, 1));
+            __m128i bytes = _mm_packus_epi16(w, w);
+            _mm256_storeu_ps(r->d + e, v);
+            _mm_storel_epi64((__m128i *)(void *)(r->q + e), bytes);
+            _mm_storel_epi64((__m128i *)(void *)(r->o + e), bytes);
+        }
+    }
+    return n8;
+}
+#endif
+
 static void stabilize(struct nf_temporal *t, struct nf_image *out)
 {
-    float gmin = t->p.still_blend, dead = t->p.still_deadband;
+#if defined(__x86_64__) && defined(__GNUC__)
+    int avx2 = __builtin_cpu_supports("avx2");
+#endif
     for (int y = 0; y < out->height; y++) {
         size_t row = (size_t)y * 3 * t->width;
-        const float *s = t->motion + (size_t)y * t->width;
-        uint8_t *o = out->data + (size_t)y * out->stride, *q = t->shown + row;
-        float *d = t->disp + row;
-        for (int x = 0; x < out->width; x++) {
-            float g = gmin + (1.0f - gmin) * s[x];
-            float band = dead * (1.0f - s[x]) + 0.5f * s[x];
-            for (int c = 3 * x; c < 3 * x + 3; c++) {
-                float v = d[c] + g * ((float)o[c] - d[c]);
-                float shown = (float)q[c];
-                uint8_t r = (uint8_t)(v + 0.5f);
-                d[c] = v;
-                q[c] = fabsf(v - shown) >= band ? r : q[c];
-                o[c] = q[c];
-            }
-        }
+        struct stab_row r = {t->motion + (size_t)y * t->width,
+                             out->data + (size_t)y * out->stride,
+                             t->shown + row,
+                             t->disp + row,
+                             t->p.still_blend,
+                             t->p.still_deadband};
+        int x = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (avx2)
+            x = stabilize_avx2(&r, out->width / 8 * 8);
+#endif
+        stabilize_px(&r, x, out->width);
     }
 }
 
