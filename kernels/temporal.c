@@ -18,6 +18,12 @@
 #include "error.h"
 #include "quality.h"
 
+/* The per-pixel passes have AVX2 versions, chosen at run time. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define NF_TEMPORAL_AVX2 1
+#endif
+
 /* State of one stream. Every field: the thread that drives t. */
 struct nf_temporal {
     struct nf_backend *b;
@@ -391,21 +397,83 @@ static int check_image(const struct nf_image *im)
  * channel change since the previous input. Computed once per frame for the
  * cache decay (begin) and the stabilizer (end).
  */
+/* Pixels [x0, x1) of one row: a and b the previous and current input. */
+static void motion_px(const uint8_t *a, const uint8_t *b, float *s, float thr,
+                      int x0, int x1)
+{
+    for (int x = x0; x < x1; x++) {
+        int m = 0;
+        for (int c = 0; c < 3; c++) {
+            int e = abs(a[3 * x + c] - b[3 * x + c]);
+            m = e > m ? e : m;
+        }
+        s[x] = ramp((float)m, thr);
+    }
+}
+
+#ifdef NF_TEMPORAL_AVX2
+/* Channel c of 8 interleaved RGB pixels held as 3 x 8 int32 lanes. */
+__attribute__((target("avx2"))) static __m256i channel(const __m256i v[3],
+                                                       int c)
+{
+    /* Element 3p + c of the 24 is lane (3p + c) % 8 of v[(3p + c) / 8]. */
+    __m256i idx =
+        _mm256_setr_epi32(c, 3 + c, 6 + c, 1 + c, 4 + c, 7 + c, 2 + c, 5 + c);
+    idx = _mm256_and_si256(idx, _mm256_set1_epi32(7));
+    __m256i p0 = _mm256_permutevar8x32_epi32(v[0], idx);
+    __m256i p1 = _mm256_permutevar8x32_epi32(v[1], idx);
+    __m256i p2 = _mm256_permutevar8x32_epi32(v[2], idx);
+    /* Lanes from v[1] and v[2]: c 0: 3-5 and 6-7; 1: 3-4 and 5-7; 2: 2-4
+     * and 5-7. */
+    if (c == 0)
+        return _mm256_blend_epi32(_mm256_blend_epi32(p0, p1, 0x38), p2, 0xC0);
+    if (c == 1)
+        return _mm256_blend_epi32(_mm256_blend_epi32(p0, p1, 0x18), p2, 0xE0);
+    return _mm256_blend_epi32(_mm256_blend_epi32(p0, p1, 0x1C), p2, 0xE0);
+}
+
+/* motion_px for pixels [0, n8), n8 a multiple of 8, thr > 0; returns n8.
+ * The same arithmetic: integer maximum, then (m - thr) / thr clamped. */
+__attribute__((target("avx2"))) static int
+motion_avx2(const uint8_t *a, const uint8_t *b, float *s, float thr, int n8)
+{
+    const __m256 t = _mm256_set1_ps(thr), zero = _mm256_setzero_ps();
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (int x = 0; x < n8; x += 8) {
+        __m256i d[3];
+        for (int k = 0; k < 3; k++) {
+            int e = 3 * x + 8 * k;
+            __m256i va = _mm256_cvtepu8_epi32(
+                _mm_loadl_epi64((const __m128i *)(const void *)(a + e)));
+            __m256i vb = _mm256_cvtepu8_epi32(
+                _mm_loadl_epi64((const __m128i *)(const void *)(b + e)));
+            d[k] = _mm256_abs_epi32(_mm256_sub_epi32(va, vb));
+        }
+        __m256i m = _mm256_max_epi32(
+            _mm256_max_epi32(channel(d, 0), channel(d, 1)), channel(d, 2));
+        __m256 r = _mm256_div_ps(_mm256_sub_ps(_mm256_cvtepi32_ps(m), t), t);
+        _mm256_storeu_ps(s + x, _mm256_min_ps(_mm256_max_ps(r, zero), one));
+    }
+    return n8;
+}
+#endif
+
 static void motion_map(struct nf_temporal *t, const struct nf_image *in)
 {
     float thr = t->p.still_threshold;
+#ifdef NF_TEMPORAL_AVX2
+    int avx2 = thr > 0.0f && __builtin_cpu_supports("avx2");
+#endif
     for (int y = 0; y < in->height; y++) {
         const uint8_t *a = t->prev_in + (size_t)y * 3 * t->width;
         const uint8_t *b = in->data + (size_t)y * in->stride;
         float *s = t->motion + (size_t)y * t->width;
-        for (int x = 0; x < in->width; x++) {
-            int m = 0;
-            for (int c = 0; c < 3; c++) {
-                int e = abs(a[3 * x + c] - b[3 * x + c]);
-                m = e > m ? e : m;
-            }
-            s[x] = ramp((float)m, thr);
-        }
+        int x = 0;
+#ifdef NF_TEMPORAL_AVX2
+        if (avx2)
+            x = motion_avx2(a, b, s, thr, in->width / 8 * 8);
+#endif
+        motion_px(a, b, s, thr, x, in->width);
     }
 }
 
@@ -570,9 +638,7 @@ static void stabilize_px(const struct stab_row *r, int x0, int x1)
     }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-
+#ifdef NF_TEMPORAL_AVX2
 /* 8 bytes as 8 floats. */
 __attribute__((target("avx2"))) static __m256 bytes8(const uint8_t *p)
 {
@@ -625,7 +691,7 @@ stabilize_avx2(const struct stab_row *r, int n8)
 
 static void stabilize(struct nf_temporal *t, struct nf_image *out)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef NF_TEMPORAL_AVX2
     int avx2 = __builtin_cpu_supports("avx2");
 #endif
     for (int y = 0; y < out->height; y++) {
@@ -637,7 +703,7 @@ static void stabilize(struct nf_temporal *t, struct nf_image *out)
                              t->p.still_blend,
                              t->p.still_deadband};
         int x = 0;
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef NF_TEMPORAL_AVX2
         if (avx2)
             x = stabilize_avx2(&r, out->width / 8 * 8);
 #endif
