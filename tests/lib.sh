@@ -99,6 +99,26 @@ rss_meaningful() {
 server_rss_kib() { sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$SERVER_PID/status"; }
 server_fds() { ls "/proc/$SERVER_PID/fd" | wc -l; }
 
+# resources_mark / resources_kept KIB: once no session is open, the
+# server's RSS and open descriptors; later, once none is open again, the
+# descriptors may not have grown and RSS by at most KIB KiB (not checked
+# under AddressSanitizer, see rss_meaningful).
+resources_mark() {
+    no_sessions
+    RSS0=$(server_rss_kib) FD0=$(server_fds)
+}
+resources_kept() {
+    no_sessions
+    rss1=$(server_rss_kib) fd1=$(server_fds)
+    echo "rss ${RSS0} -> ${rss1} KiB, fds $FD0 -> $fd1"
+    [ "$fd1" -le "$FD0" ] || fail "open file descriptors grew from $FD0 to $fd1"
+    if rss_meaningful; then
+        [ $((rss1 - RSS0)) -le "$1" ] || fail "resident memory grew by $((rss1 - RSS0)) KiB"
+    else
+        echo "RSS bound not checked: AddressSanitizer build"
+    fi
+}
+
 # no_sessions: waits up to 5 s for /metrics to show no open session.
 no_sessions() {
     i=0

@@ -13,20 +13,11 @@ cycles() {
     case "$out" in *"ok $1 cycles"*) ;; *) fail "cycles: $out" ;; esac
 }
 cycles 100
-no_sessions
-rss0=$(server_rss_kib) fd0=$(server_fds)
+resources_mark
 start=$(date +%s)
 cycles 1000
 echo "1000 cycles in $(($(date +%s) - start)) s"
-no_sessions
-rss1=$(server_rss_kib) fd1=$(server_fds)
-echo "rss ${rss0} -> ${rss1} KiB, fds $fd0 -> $fd1"
-[ "$fd1" -le "$fd0" ] || fail "open file descriptors grew from $fd0 to $fd1"
-if rss_meaningful; then
-    [ $((rss1 - rss0)) -le 2048 ] || fail "resident memory grew by $((rss1 - rss0)) KiB"
-else
-    echo "RSS bound not checked: AddressSanitizer build"
-fi
+resources_kept 2048
 opened=$(metric nf_sessions_opened_total)
 [ "$opened" = 1100 ] || fail "sessions opened: $opened, expected 1100"
 "$BUILD/nf-client" "$URL" "$IN" --frames 10 --inflight 1 --json "$NF_TMP/after.json" \

@@ -24,8 +24,7 @@ for i in 1 2; do
     probe --count 30 --size 64x48
     wait $WARM || fail "warm-up stream failed"
 done
-no_sessions
-rss0=$(server_rss_kib) fd0=$(server_fds)
+resources_mark
 "$BUILD/nf-client" "$URL" "$IN" --frames 60 --fps 15 --inflight 1 \
     --json "$NF_TMP/good.json" >"$NF_TMP/good.out" 2>&1 &
 GOOD=$!
@@ -34,15 +33,7 @@ probe --count 300 --size 64x48
 wait $GOOD || { cat "$NF_TMP/good.out"; fail "the good client failed"; }
 got=$(json_num "$NF_TMP/good.json" frames_received)
 [ "$got" = 60 ] || { cat "$NF_TMP/good.out"; fail "the good client lost frames ($got of 60)"; }
-no_sessions
-rss1=$(server_rss_kib) fd1=$(server_fds)
-echo "rss ${rss0} -> ${rss1} KiB, fds $fd0 -> $fd1"
-[ "$fd1" -le "$fd0" ] || fail "open file descriptors grew from $fd0 to $fd1"
-if rss_meaningful; then
-    [ $((rss1 - rss0)) -le 4096 ] || fail "resident memory grew by $((rss1 - rss0)) KiB"
-else
-    echo "RSS bound not checked: AddressSanitizer build"
-fi
+resources_kept 4096
 recv=$(metric nf_frames_received_total)
 [ "$recv" = 100 ] || fail "frames received $recv: half frames were counted"
 [ "$(metric nf_sessions_opened_total)" = 723 ] || fail "sessions opened: $(metric nf_sessions_opened_total), expected 723"
