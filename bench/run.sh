@@ -33,6 +33,7 @@ mkdir -p "$OUT"
 for p in nextframe nf-bench; do
     [ -x "$BUILD/$p" ] || { echo "run.sh: $BUILD/$p missing: run make first" >&2; exit 1; }
 done
+. bench/lib.sh
 say() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 
 {
@@ -58,25 +59,6 @@ stop_srv() {
     SRV=""
 }
 trap stop_srv EXIT
-# start_srv LOG CMD...: runs a server that prints "listening on http://H:P".
-start_srv() {
-    log=$1
-    shift
-    "$@" >"$log" 2>"$log.err" &
-    SRV=$!
-    i=0
-    until grep -q '^listening on http://' "$log" 2>/dev/null; do
-        sleep 0.2
-        i=$((i + 1))
-        kill -0 "$SRV" 2>/dev/null && [ $i -lt 300 ] || {
-            cat "$log.err" >&2
-            echo "run.sh: server did not start: $*" >&2
-            exit 1
-        }
-    done
-    PORT=$(sed -n 's/^listening on http:[^ ]*:\([0-9]*\)$/\1/p' "$log")
-    URL=ws://127.0.0.1:$PORT/v1/stream
-}
 # bench NAME LABEL CLIP STREAMS FPS: one nf-bench run against $URL.
 bench() {
     echo "-- $1: $4 stream(s), fps $5 ($(basename "$3"))"
@@ -86,8 +68,6 @@ bench() {
         >"$OUT/$1.txt" 2>&1 || echo "   (nf-bench exited $?: see $OUT/$1.txt)"
     grep -E '^(throughput|latency|dropped):' "$OUT/$1.txt" | sed 's/^/   /'
 }
-# rss_kb PID: resident memory of a process, KiB.
-rss_kb() { sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
 
 say "compute: the model alone (nf-kernel-bench, oneDNN backend vs reference)"
 if [ -x "$BUILD/nf-kernel-bench" ]; then
@@ -110,9 +90,11 @@ $PY bench/baselines/torch-compute.py "$VGA" --model "$MODEL" \
 for server in nextframe baseline; do
     say "server under load: $server"
     if [ $server = nextframe ]; then
-        start_srv "$OUT/srv-$server.log" "$BUILD/nextframe" --port 0 --model "$MODEL"
+        start_srv 300 "$OUT/srv-$server.log" "$BUILD/nextframe" --port 0 --model "$MODEL" ||
+            { echo "run.sh: $server did not start" >&2; exit 1; }
     else
-        start_srv "$OUT/srv-$server.log" $PY bench/baselines/py-server.py --port 0 --model "$MODEL"
+        start_srv 300 "$OUT/srv-$server.log" $PY bench/baselines/py-server.py --port 0 --model "$MODEL" ||
+            { echo "run.sh: $server did not start" >&2; exit 1; }
     fi
     bench "$server-1x30-vga" "$server" "$VGA" 1 30
     bench "$server-3x30-vga" "$server" "$VGA" 3 30

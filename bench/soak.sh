@@ -61,6 +61,7 @@ case "${1:-}" in
 *) echo "soak.sh: no arguments (see --help)" >&2; exit 2 ;;
 esac
 
+. bench/lib.sh
 die() {
     echo "soak.sh: $*" >&2
     exit 2
@@ -100,22 +101,8 @@ trap 'exit 1' INT TERM
 EXTRA=""
 [ "$STREAMS" -gt 8 ] && EXTRA="--max-sessions-per-addr $STREAMS --max-sessions $STREAMS"
 # shellcheck disable=SC2086
-"$BUILD/nextframe" --port 0 --model "$MODEL" $EXTRA \
-    >"$OUT/server.out" 2>"$OUT/server.err" &
-SRV=$!
-i=0
-until grep -q '^listening on http://' "$OUT/server.out" 2>/dev/null; do
-    sleep 0.2
-    i=$((i + 1))
-    kill -0 "$SRV" 2>/dev/null && [ $i -lt 150 ] || {
-        cat "$OUT/server.err" >&2
-        die "the server did not start"
-    }
-done
-BASE=$(sed -n 's/^listening on \(http:[^ ]*\)$/\1/p' "$OUT/server.out")
-URL=ws://${BASE#http://}/v1/stream
-
-rss_kib() { sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$SRV/status" 2>/dev/null; }
+start_srv 150 "$OUT/server.out" "$BUILD/nextframe" --port 0 --model "$MODEL" $EXTRA ||
+    die "the server did not start"
 # counters: "sessions received sent superseded slow_reader closed error"
 counters() {
     curl -s --max-time 5 "$BASE/metrics" | awk '
@@ -148,7 +135,7 @@ while :; do
         break
     fi
     set -- $(counters)
-    rss=$(rss_kib)
+    rss=$(rss_kb "$SRV")
     echo "$t,$rss,$1,$2,$3,$4,$5,$6,$7" >>"$CSV"
     echo "soak: $t/$SECS s  rss $((rss / 1024)) MiB  sessions $1  frames in $2 out $3 dropped $(($4 + $5 + $6 + $7))"
     kill -0 "$BENCH" 2>/dev/null || break
@@ -171,7 +158,7 @@ while [ $crashed = 0 ] && [ $i -lt 50 ]; do
 done
 kill -0 "$SRV" 2>/dev/null || crashed=1
 final=$(counters)
-rss_end=$(rss_kib)
+rss_end=$(rss_kb "$SRV")
 
 # SIGTERM: a clean exit with status 0 within 5 s.
 stop_rc=none
