@@ -494,6 +494,31 @@ struct server {
  * "listening on" line. Returns 0, or -1 if there is no server binary or
  * it did not start within 10 s.
  */
+/*
+ * Servers started and not yet stopped: a failed check returns from its
+ * test at once, so whatever it started is killed when the binary exits.
+ */
+static pid_t live_servers[8];
+
+static void kill_live_servers(void)
+{
+    for (size_t i = 0; i < sizeof live_servers / sizeof live_servers[0]; i++)
+        if (live_servers[i] > 0)
+            kill(live_servers[i], SIGKILL);
+}
+
+static void track_server(pid_t pid, pid_t instead)
+{
+    static int registered;
+    if (!registered)
+        registered = atexit(kill_live_servers) == 0;
+    for (size_t i = 0; i < sizeof live_servers / sizeof live_servers[0]; i++)
+        if (live_servers[i] == instead) {
+            live_servers[i] = pid;
+            return;
+        }
+}
+
 static int server_start_with(struct server *s, int port, const char *token_file)
 {
     const char *build = getenv("BUILD") != NULL ? getenv("BUILD") : "build";
@@ -522,6 +547,8 @@ static int server_start_with(struct server *s, int port, const char *token_file)
     posix_spawn_file_actions_addclose(&fa, fds[0]);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     rc = posix_spawn(&s->pid, bin, &fa, NULL, argv, environ);
+    if (rc == 0)
+        track_server(s->pid, 0);
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     s->out_fd = fds[0];
@@ -549,6 +576,7 @@ static int server_start_with(struct server *s, int port, const char *token_file)
             return 0;
         }
     }
+    track_server(0, s->pid);
     kill(s->pid, SIGKILL);
     waitpid(s->pid, NULL, 0);
     close(s->out_fd);
@@ -562,6 +590,7 @@ static int server_start(struct server *s, int port)
 
 static void server_kill(struct server *s, int sig)
 {
+    track_server(0, s->pid);
     kill(s->pid, sig);
     waitpid(s->pid, NULL, 0);
     close(s->out_fd);
