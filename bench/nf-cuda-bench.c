@@ -2,28 +2,24 @@
  * nf-cuda-bench.c - throughput and latency of the CUDA backend ("cuda")
  * through the public backend API, per stream count and resolution.
  *
- * For every model, size and stream count S it opens S slots, feeds each a
- * moving synthetic scene, and calls nf_backend_predict() with all S items
- * at once, as the scheduler does when S streams wait at the same moment,
- * for a fixed time after a warm-up. It prints frames/s (S frames per call)
- * and the call latency (median, p99), one figure per line, `name: value
- * unit`. The baseline, measured in the same run, is the best CPU backend
- * ("cpu") at one stream. Where "cuda" cannot run it prints one line
- * "SKIP nf-cuda-bench: <why>" and exits 0.
- *
- *   nf-cuda-bench [--seconds S] [--streams 1,2,4,...] [--sizes WxH,...]
- *                 [model.safetensors ...]
- *
- * Defaults: 3 s per point, streams 1,2,4,8,16,32,64, sizes 640x480 and
- * 1280x720, models/toon.safetensors. CUDA-graph replay is not implemented
- * by the backend yet (kernels/cuda/README.md), so there is no on/off
- * figure for it; the program says so.
+ * For every model, size, mode and stream count S it opens S slots, feeds
+ * each a moving synthetic scene, and calls nf_backend_predict() with all S
+ * items at once, as the scheduler does when S streams wait at the same
+ * moment, for a fixed time after a one-second warm-up. It prints frames/s
+ * (S frames per call), the call latency (median, p99) and the backend's
+ * mean batch per forward pass, one figure per line, `name: value unit`.
+ * Modes: "fp32" (CUDA graphs on, the default), "nograph" (NF_CUDA_GRAPHS=0)
+ * and "half" (NF_CUDA_HALF=1, tensor-core convolutions). The baseline,
+ * measured in the same run, is the best CPU backend ("cpu") at one stream.
+ * Where "cuda" cannot run it prints one line "SKIP nf-cuda-bench: <why>"
+ * and exits 0.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend-load.h"
 #include "backend.h"
 #include "error.h"
 #include "model.h"
@@ -32,10 +28,32 @@
 
 #define MAX_LIST 16
 
+static const char usage[] =
+    "usage: nf-cuda-bench [--seconds S] [--streams 1,2,...] [--sizes WxH,...]\n"
+    "                     [--modes fp32,nograph,half] [model.safetensors ...]\n"
+    "\n"
+    "Throughput and latency of the CUDA backend per stream count, size and\n"
+    "mode: all S streams' frames in one predict call, as the scheduler\n"
+    "batches them. Defaults: 3 s per point after 1 s of warm-up, streams\n"
+    "1,2,4,8,16,32,64, sizes 640x480,1280x720, modes fp32,nograph,half,\n"
+    "models/toon.safetensors. fp32: CUDA graphs on; nograph: every pass\n"
+    "launched op by op (NF_CUDA_GRAPHS=0); half: tensor-core convolutions\n"
+    "(NF_CUDA_HALF=1). Prints SKIP and exits 0 where \"cuda\" cannot run.\n";
+
+/* A backend configuration: the environment it is created under. */
+struct mode {
+    const char *name, *graphs, *half;
+};
+
+static const struct mode modes_all[] = {
+    {"fp32", "1", "0"}, {"nograph", "0", "0"}, {"half", "1", "1"}};
+#define N_MODES 3
+
 struct opts {
     double seconds;
     int streams[MAX_LIST], n_streams;
     int sizes[MAX_LIST][2], n_sizes;
+    int modes[N_MODES], n_modes; /* Indexes into modes_all. */
 };
 
 /* A moving gradient with a bright square, different per slot. */
@@ -124,6 +142,23 @@ static double call(struct run *r, int t)
     return (double)(nf_mono_us() - t0) / 1000.0;
 }
 
+/* The CUDA backend's own counters for the point (nothing for "cpu"). */
+static void print_stats(const char *name, const struct nf_backend *b)
+{
+    void *sym = nf__cuda_symbol("nf__cuda_stats");
+    struct nf_cuda_stats st;
+    nf_cuda_stats_fn fn;
+    if (sym == NULL || strcmp(nf_backend_name(b), "cuda") != 0)
+        return;
+    memcpy(&fn, &sym, sizeof fn); /* POSIX: data to function pointer. */
+    fn(b, &st);
+    printf("%s.mean_batch: %.2f items/pass\n", name,
+           st.passes ? (double)st.items / st.passes : 0.0);
+    printf("%s.graph_replays: %.1f %%\n", name,
+           st.passes ? 100.0 * st.replays / st.passes : 0.0);
+    printf("%s.tensor_core_convs: %d of %d\n", name, st.tensor_ops, st.convs);
+}
+
 /* Runs one point and prints its figures under name; 0 or an error. */
 static int point(const char *name, const char *backend,
                  const struct nf_model *m, int streams, int w, int h,
@@ -154,6 +189,7 @@ static int point(const char *name, const char *backend,
         printf("%s.fps: %.1f frames/s\n", name, (double)n * streams / secs);
         printf("%s.latency_p50: %.3f ms\n", name, nf_percentile_of(lat, n, 50));
         printf("%s.latency_p99: %.3f ms\n", name, nf_percentile_of(lat, n, 99));
+        print_stats(name, r.b);
         fflush(stdout);
     }
     run_free(&r);
@@ -196,6 +232,23 @@ static int parse_sizes(const char *s, int (*out)[2], int max)
     return n;
 }
 
+static int parse_modes(const char *s, int *out)
+{
+    int n = 0;
+    while (*s != '\0' && n < N_MODES) {
+        size_t len = strcspn(s, ",");
+        int k = 0;
+        while (k < N_MODES && (strlen(modes_all[k].name) != len ||
+                               strncmp(s, modes_all[k].name, len) != 0))
+            k++;
+        if (k == N_MODES)
+            return -1;
+        out[n++] = k;
+        s += len + (s[len] == ',');
+    }
+    return *s == '\0' ? n : -1;
+}
+
 static int bench_model(const char *path, const struct opts *o)
 {
     char err[512];
@@ -205,17 +258,21 @@ static int bench_model(const char *path, const struct opts *o)
         return 1;
     }
     const char *model = nf_model_name(m);
-    printf("%s.graph_replay: not implemented\n", model);
     int rc = 0;
     for (int z = 0; z < o->n_sizes && rc == 0; z++) {
         int w = o->sizes[z][0], h = o->sizes[z][1];
         char name[160];
         snprintf(name, sizeof name, "cpu.%s.%dx%d.streams1", model, w, h);
         rc = point(name, "cpu", m, 1, w, h, o->seconds);
-        for (int i = 0; i < o->n_streams && rc == 0; i++) {
-            snprintf(name, sizeof name, "cuda.%s.%dx%d.streams%d", model, w, h,
-                     o->streams[i]);
-            rc = point(name, "cuda", m, o->streams[i], w, h, o->seconds);
+        for (int k = 0; k < o->n_modes && rc == 0; k++) {
+            const struct mode *md = &modes_all[o->modes[k]];
+            setenv("NF_CUDA_GRAPHS", md->graphs, 1);
+            setenv("NF_CUDA_HALF", md->half, 1);
+            for (int i = 0; i < o->n_streams && rc == 0; i++) {
+                snprintf(name, sizeof name, "cuda-%s.%s.%dx%d.streams%d",
+                         md->name, model, w, h, o->streams[i]);
+                rc = point(name, "cuda", m, o->streams[i], w, h, o->seconds);
+            }
         }
     }
     if (rc < 0)
@@ -226,24 +283,30 @@ static int bench_model(const char *path, const struct opts *o)
 
 int main(int argc, char **argv)
 {
-    struct opts o = {
-        3.0, {1, 2, 4, 8, 16, 32, 64}, 7, {{640, 480}, {1280, 720}}, 2};
+    struct opts o = {3.0,    {1, 2, 4, 8, 16, 32, 64},
+                     7,      {{640, 480}, {1280, 720}},
+                     2,      {0, 1, 2},
+                     N_MODES};
     int i = 1;
     for (; i < argc; i++) {
-        if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--modes") == 0 && i + 1 < argc)
+            o.n_modes = parse_modes(argv[++i], o.modes);
+        else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             o.seconds = atof(argv[++i]);
         else if (strcmp(argv[i], "--streams") == 0 && i + 1 < argc)
             o.n_streams = parse_list(argv[++i], o.streams, MAX_LIST);
         else if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc)
             o.n_sizes = parse_sizes(argv[++i], o.sizes, MAX_LIST);
         else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: nf-cuda-bench [--seconds S] [--streams "
-                            "1,2,...] [--sizes WxH,...] [model ...]\n");
+            fputs(usage, stderr);
             return 2;
         } else
             break;
     }
-    if (!(o.seconds > 0) || o.n_streams < 1 || o.n_sizes < 1) {
+    if (!(o.seconds > 0) || o.n_streams < 1 || o.n_sizes < 1 || o.n_modes < 1) {
         fprintf(stderr, "nf-cuda-bench: bad options\n");
         return 2;
     }

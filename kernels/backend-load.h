@@ -44,4 +44,21 @@ const char *nf__cuda_why(void);
  */
 void *nf__cuda_symbol(const char *name);
 
+/*
+ * What a "cuda" backend did, from its exported nf__cuda_stats(b, &st)
+ * (resolve it with nf__cuda_symbol): for tests and bench/nf-cuda-bench.c.
+ */
+struct nf_cuda_stats {
+    long passes;    /* Batched forward passes run. */
+    long items;     /* Items they carried (items / passes: mean batch). */
+    long captures;  /* Passes captured as a CUDA graph. */
+    long replays;   /* Passes replayed from a captured graph. */
+    int graphs;     /* 1 if graph capture is on (NF_CUDA_GRAPHS). */
+    int half;       /* 1 in the reduced-precision mode (NF_CUDA_HALF). */
+    int convs;      /* Convolutions prepared for the last pass ... */
+    int tensor_ops; /* ... of which on tensor-core math. */
+};
+typedef void (*nf_cuda_stats_fn)(const struct nf_backend *b,
+                                 struct nf_cuda_stats *out);
+
 #endif /* NF_BACKEND_LOAD_H */

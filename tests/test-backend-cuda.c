@@ -41,7 +41,13 @@
 
 #define FLOAT_TOL  1e-5 /* FP32: only the summation order differs. */
 #define MEAN_LEVEL 0.05 /* 8-bit streams: mean absolute difference. */
-#define MAX_SLOTS  8
+/* The reduced-precision mode (NF_CUDA_HALF=1): the issue's 1e-2 on floats;
+ * on 8-bit streams the outputs may differ by a few levels where the
+ * model's cache feeds rounding differences back. */
+#define HALF_TOL        1e-2
+#define HALF_MAX_LEVEL  16
+#define HALF_MEAN_LEVEL 1.0
+#define MAX_SLOTS       8
 
 typedef nf_cmp_run_fn run_float_fn; /* backend-compare.h */
 
@@ -357,8 +363,8 @@ struct streams {
     long n;
 };
 
-/* One batch of `slots` items at w x h on both backends; 0 or an error. */
-static int stream_batch(struct streams *st, int slots, int t, int w, int h)
+/* One batch of `slots` items on both backends; 0 or an error. */
+static int stream_batch(struct streams *st, int slots, int t)
 {
     struct nf_predict_item ia[MAX_SLOTS], ib[MAX_SLOTS];
     struct nf_correction cs[MAX_SLOTS];
@@ -382,10 +388,13 @@ static int stream_batch(struct streams *st, int slots, int t, int w, int h)
     return 0;
 }
 
-/* Images of w x h for every slot (freeing the previous ones). */
-static int stream_images(struct streams *st, int w, int h)
+/* Images for every slot (freeing the previous ones): slot s gets size
+ * sz[s % n_sz] ({height, width}). */
+static int stream_images(struct streams *st, const int (*sz)[2], int n_sz)
 {
+    size_t map = 0;
     for (int s = 0; s < MAX_SLOTS; s++) {
+        int h = sz[s % n_sz][0], w = sz[s % n_sz][1];
         free(st->in[s].data);
         free(st->oa[s].data);
         free(st->ob[s].data);
@@ -394,12 +403,13 @@ static int stream_images(struct streams *st, int w, int h)
         st->ob[s] = image_new(w, h);
         if (!st->in[s].data || !st->oa[s].data || !st->ob[s].data)
             return NF_ENOMEM;
+        map = (size_t)w * h > map ? (size_t)w * h : map;
     }
     free(st->map);
-    st->map = malloc((size_t)w * h * sizeof *st->map);
+    st->map = malloc(map * sizeof *st->map); /* Read as each item's size. */
     if (st->map == NULL)
         return NF_ENOMEM;
-    for (int i = 0; i < w * h; i++)
+    for (size_t i = 0; i < map; i++)
         st->map[i] = randf();
     return 0;
 }
@@ -421,15 +431,19 @@ static void streams_free(struct streams *st)
 /*
  * Streams m through "ref" and "cuda" in batches of 1 to MAX_SLOTS slots:
  * several frames per size, odd sizes (padding and cropping), a size change
- * on the same slots, a reset halfway, and drift corrections. 1 if the
- * 8-bit outputs agree within one level and MEAN_LEVEL on average.
+ * on the same slots, a reset halfway, drift corrections, and calls that
+ * mix two padded sizes (two passes). 1 if the 8-bit outputs agree within
+ * max_level everywhere and mean_level on average. The CUDA backend's
+ * counters at the end go to *cs.
  */
-static int streams_agree(const struct nf_model *m)
+static int streams_agree(const struct nf_model *m, int max_level,
+                         double mean_level, struct nf_cuda_stats *cs)
 {
     static const int sizes[][2] = {{37, 61}, {48, 64}, {17, 9}};
     struct streams st;
     int rc = 0;
     memset(&st, 0, sizeof st);
+    memset(cs, 0, sizeof *cs);
     for (size_t i = 0; i < sizeof st.grid / sizeof st.grid[0]; i++)
         st.grid[i] = (randf() - 0.5f) * 0.4f;
     rc = nf_backend_init("ref", m, 0, &st.ref);
@@ -441,27 +455,45 @@ static int streams_agree(const struct nf_model *m)
             rc = nf_backend_slot_new(st.cuda, &st.sc[s]);
     }
     for (int slots = 1; slots <= MAX_SLOTS && rc == 0; slots++) {
-        const int *sz = sizes[slots % 3];
-        rc = stream_images(&st, sz[1], sz[0]);
+        rc = stream_images(&st, &sizes[slots % 3], 1);
         for (int t = 0; t < 4 && rc == 0; t++) {
             if (t == 2) {
                 nf_backend_slot_reset(st.ref, st.sr[0]);
                 nf_backend_slot_reset(st.cuda, st.sc[0]);
             }
-            rc = stream_batch(&st, slots, t, sz[1], sz[0]);
+            rc = stream_batch(&st, slots, t);
         }
     }
-    int ok = rc == 0 && st.n > 0 && st.max <= 1 && st.sum / st.n <= MEAN_LEVEL;
+    if (rc == 0)
+        rc = stream_images(&st, sizes, 2);
+    for (int t = 0; t < 3 && rc == 0; t++)
+        rc = stream_batch(&st, MAX_SLOTS, t);
+    int ok = rc == 0 && st.n > 0 && st.max <= max_level &&
+             st.sum / st.n <= mean_level;
     printf("  %s 8-bit, batches 1..%d: %s, max diff %d, mean %.4f levels over "
            "%ld values\n",
            nf_model_name(m), MAX_SLOTS, nf_strerror(rc), st.max,
            st.n ? st.sum / st.n : 0.0, st.n);
+    void *sym = st.cuda ? nf__cuda_symbol("nf__cuda_stats") : NULL;
+    if (sym != NULL) {
+        nf_cuda_stats_fn stats;
+        memcpy(&stats, &sym, sizeof stats);
+        stats(st.cuda, cs);
+        printf("  %s passes %ld (mean batch %.2f), graphs captured %ld, "
+               "replayed %ld; %d of %d convolutions on tensor cores\n",
+               nf_model_name(m), cs->passes,
+               cs->passes ? (double)cs->items / cs->passes : 0.0, cs->captures,
+               cs->replays, cs->tensor_ops, cs->convs);
+    }
     streams_free(&st);
     return ok;
 }
 
-/* Float and stream comparison of every shipped model; failures. */
-static int shipped_models_bad(run_float_fn run)
+/* Calls fn(path, model, ctx) for every shipped model; fn returns its
+ * failures. Returns their sum (1 if no model loads or none is found). */
+static int each_shipped_model(int (*fn)(const char *, const struct nf_model *,
+                                        void *),
+                              void *ctx)
 {
     DIR *d = opendir("models");
     struct dirent *e;
@@ -479,13 +511,26 @@ static int shipped_models_bad(run_float_fn run)
             bad++;
             continue;
         }
-        double fe = float_error_sizes(&run, 1, m, path);
-        bad += !(fe >= 0 && fe <= FLOAT_TOL) + !streams_agree(m);
+        bad += fn(path, m, ctx);
         nf_model_free(m);
     }
     if (d != NULL)
         closedir(d);
     return n > 0 ? bad : 1;
+}
+
+/* FP32 with graphs: floats within FLOAT_TOL, streams within one level, and
+ * the graphs and batching really used. */
+static int model_fp32_bad(const char *path, const struct nf_model *m, void *ctx)
+{
+    run_float_fn run = *(run_float_fn *)ctx;
+    struct nf_cuda_stats cs;
+    double fe = float_error_sizes(&run, 1, m, path);
+    int bad =
+        !(fe >= 0 && fe <= FLOAT_TOL) + !streams_agree(m, 1, MEAN_LEVEL, &cs);
+    bad += !(cs.graphs == 1 && cs.captures > 0 && cs.replays > 0);
+    bad += !(cs.items > cs.passes); /* Some passes carried several items. */
+    return bad;
 }
 
 NF_TEST(backend_cuda_matches_cpu)
@@ -496,9 +541,53 @@ NF_TEST(backend_cuda_matches_cpu)
     NF_CHECK(elementwise_ok(run));
     NF_CHECK(resample_ok(run));
     NF_CHECK(outputs_ok(run));
-    NF_CHECK_INT_EQ(shipped_models_bad(run), 0);
+    NF_CHECK_INT_EQ(each_shipped_model(model_fp32_bad, &run), 0);
+}
+
+/* NF_CUDA_GRAPHS=0: the same results, every pass run directly. */
+static int model_no_graphs_bad(const char *path, const struct nf_model *m,
+                               void *ctx)
+{
+    struct nf_cuda_stats cs;
+    (void)path;
+    (void)ctx;
+    int bad = !streams_agree(m, 1, MEAN_LEVEL, &cs);
+    return bad + !(cs.graphs == 0 && cs.captures == 0 && cs.replays == 0);
+}
+
+NF_TEST(backend_cuda_without_graphs_matches_cpu)
+{
+    NEED_CUDA(run);
+    (void)run;
+    setenv("NF_CUDA_GRAPHS", "0", 1);
+    int bad = each_shipped_model(model_no_graphs_bad, NULL);
+    unsetenv("NF_CUDA_GRAPHS");
+    NF_CHECK_INT_EQ(bad, 0);
+}
+
+/* NF_CUDA_HALF=1: floats within HALF_TOL, streams within HALF_MAX_LEVEL
+ * and HALF_MEAN_LEVEL, and convolutions on tensor cores. */
+static int model_half_bad(const char *path, const struct nf_model *m, void *ctx)
+{
+    run_float_fn run = *(run_float_fn *)ctx;
+    struct nf_cuda_stats cs;
+    double fe = float_error_sizes(&run, 1, m, path);
+    int bad = !(fe >= 0 && fe <= HALF_TOL) +
+              !streams_agree(m, HALF_MAX_LEVEL, HALF_MEAN_LEVEL, &cs);
+    return bad + !(cs.half == 1 && cs.tensor_ops > 0);
+}
+
+NF_TEST(backend_cuda_half_matches_cpu)
+{
+    NEED_CUDA(run);
+    setenv("NF_CUDA_HALF", "1", 1);
+    int bad = each_shipped_model(model_half_bad, &run);
+    unsetenv("NF_CUDA_HALF");
+    NF_CHECK_INT_EQ(bad, 0);
 }
 
 NF_TEST_MAIN(NF_TEST_ENTRY(backend_cuda_missing_library_is_named)
                  NF_TEST_ENTRY(backend_cuda_loads_or_falls_back)
-                     NF_TEST_ENTRY(backend_cuda_matches_cpu))
+                     NF_TEST_ENTRY(backend_cuda_matches_cpu)
+                         NF_TEST_ENTRY(backend_cuda_without_graphs_matches_cpu)
+                             NF_TEST_ENTRY(backend_cuda_half_matches_cpu))

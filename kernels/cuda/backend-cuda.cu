@@ -4,18 +4,24 @@
  *
  * One backend owns one CUDA stream and one cuDNN handle on device 0, the
  * model's weights copied to the device once, the plan (plan.cu) and
- * scratch sized for the padded resolution of the frame at hand: the value
- * pool, the padded input, the reflect-padding buffer, the cuDNN workspace
- * and the corrected output; all grow to the largest resolution seen and are
- * then reused. Each slot owns its ring of K cache frames in device memory.
+ * scratch for one batched pass: the value pool, the batch's input frames
+ * and cache entries, the reflect-padding buffer, the cuDNN workspace and
+ * the corrected outputs; all grow to the largest size and batch seen and
+ * are then reused, so their addresses stay put. Each slot owns its ring of
+ * K cache frames in device memory.
  *
  * A predict call packs every item's frame (and its correction's map and
- * grid) into one pinned host buffer, enqueues each item's whole pipeline on
- * the stream - upload, conversion, cold fill or decay, the graph, offset,
- * conversion back, download, cache update, exactly the reference's order
- * (kernels/cpu/backend-cpu.c) - and synchronizes once at the end. A CUDA
- * or cuDNN error fails the items it affects with NF_EBACKEND and makes
- * their slots cold; the backend stays usable unless the error is one that
+ * grid) into one pinned host buffer and uploads it at once. Items of the
+ * same padded size, up to MAX_PASS of them, then share one forward pass of
+ * batch N: each item's frame is converted into its place in the batch, its
+ * ring is filled cold or decayed (correct.h) and gathered into the batch's
+ * cache tensors, the graph runs once on (N, C, H, W) values - replayed
+ * from a CUDA graph once that batch and size has been seen twice - and
+ * each item's output gets its offset, is converted back, downloaded and
+ * clamped into its ring: the reference's order per item
+ * (kernels/cpu/backend-cpu.c). One synchronization at the end. A CUDA or
+ * cuDNN error fails the items it affects with NF_EBACKEND and makes their
+ * slots cold; the backend stays usable unless the error is one that
  * poisons the CUDA context (README.md).
  *
  * Nothing here calls into libnf.a: the library is dlopen()ed by binaries
@@ -32,6 +38,22 @@
 /* Staging areas are aligned to this many bytes. */
 #define STAGE_ALIGN 256
 
+/* Items in one batched forward pass; more run as several passes. */
+#define MAX_PASS 16
+
+/* Captured forward passes kept, one per (batch, padded size). */
+#define MAX_GRAPHS 16
+
+/*
+ * A forward pass for batch n at padded size h x w: seen once (exec NULL;
+ * the next one is captured) or captured. Owned by the backend.
+ */
+struct pass_graph {
+    int n, h, w;
+    cudaGraphExec_t exec;
+    long used; /* The pass counter when last used (least recent goes). */
+};
+
 /*
  * b->context. Owned by the backend; after init only predict touches it,
  * and backend.h forbids concurrent predict calls on one backend.
@@ -45,18 +67,24 @@ struct cuda_backend {
     cudnnHandle_t dnn;
     float *weights; /* Device copy of the model's tensor arena. */
     struct nf_cuda_plan plan;
-    int h, w;    /* Padded size the scratch is set up for; 0 = none. */
-    float *pool; /* (n_buffers, stride) floats. */
-    size_t pool_cap, stride;
-    float *frame; /* (3, h, w): the padded input of the current item. */
-    size_t frame_cap;
-    float *pad; /* Reflect-padded conv input. */
-    size_t pad_cap;
-    void *ws; /* cuDNN workspace. */
+    /* Capacities: items, floats per item of a pool buffer, of a frame
+     * plane (3 * h * w), of the reflect-padding buffer. Only grow. */
+    int cap_n;
+    size_t stride, plane_cap, pad_item;
+    float *pool;  /* (n_buffers, cap_n, stride) floats. */
+    float *frame; /* (cap_n, plane_cap): the batch's padded inputs. */
+    float *cache; /* (K, cap_n, plane_cap): the batch's cache entries. */
+    float *fixed; /* (cap_n, plane_cap): outputs plus their offsets. */
+    float *pad;   /* (cap_n, pad_item): reflect-padded conv input. */
+    void *ws;     /* cuDNN workspace. */
     size_t ws_cap;
-    float *fixed; /* (3, h, w): the output plus a correction's offset. */
-    size_t fixed_cap;
-    float **vals;  /* (n_values) device data of each value. */
+    int dn, dh, dw; /* Batch and size the conv descriptors are for. */
+    float **vals;   /* (n_values) device data of each value. */
+    /* CUDA graphs (NF_CUDA_GRAPHS=0: off) and the conv math. */
+    int graphs, half;
+    struct pass_graph graph[MAX_GRAPHS];
+    int n_graphs;
+    struct nf_cuda_stats stats;
     uint8_t *host; /* Pinned staging of one predict call. */
     size_t host_cap;
     uint8_t *dev; /* Its device mirror. */
@@ -203,6 +231,23 @@ static size_t arena_floats(const struct nf_model *m)
     return end;
 }
 
+/* Destroys every captured pass (their buffers moved, or the end). */
+static void drop_graphs(struct cuda_backend *cb)
+{
+    for (int i = 0; i < cb->n_graphs; i++)
+        if (cb->graph[i].exec != NULL)
+            cudaGraphExecDestroy(cb->graph[i].exec);
+    cb->n_graphs = 0;
+}
+
+/* Flag `name` of the environment: dflt if unset or empty, else 0 for "0"
+ * and 1 for anything else. */
+static int env_flag(const char *name, int dflt)
+{
+    const char *v = getenv(name);
+    return v == NULL || *v == '\0' ? dflt : strcmp(v, "0") != 0;
+}
+
 static void cuda_free(struct nf_backend *b)
 {
     struct cuda_backend *cb = (struct cuda_backend *)b->context;
@@ -216,9 +261,11 @@ static void cuda_free(struct nf_backend *b)
         cudnnDestroy(cb->dnn);
     if (cb->stream != NULL)
         cudaStreamDestroy(cb->stream);
+    drop_graphs(cb);
     cudaFree(cb->weights);
     cudaFree(cb->pool);
     cudaFree(cb->frame);
+    cudaFree(cb->cache);
     cudaFree(cb->pad);
     cudaFree(cb->ws);
     cudaFree(cb->fixed);
@@ -244,6 +291,8 @@ static int cuda_init(struct nf_backend *b, int threads)
     cb->g = &m->graph;
     cb->multiple = m->size_multiple;
     cb->device = 0;
+    cb->graphs = env_flag("NF_CUDA_GRAPHS", 1);
+    cb->half = env_flag("NF_CUDA_HALF", 0);
     cb->vals = (float **)calloc((size_t)cb->g->n_values, sizeof(float *));
     if (cb->vals == NULL) {
         rc = NF_ENOMEM;
@@ -262,7 +311,7 @@ static int cuda_init(struct nf_backend *b, int threads)
                                       cudaMemcpyHostToDevice, cb->stream));
         NF_CUDA_CHECK(cudaStreamSynchronize(cb->stream));
     }
-    rc = nf__cuda_plan_init(&cb->plan, cb->g, device_tensor, cb);
+    rc = nf__cuda_plan_init(&cb->plan, cb->g, device_tensor, cb, cb->half);
     if (rc < 0)
         goto fail;
     return 0;
@@ -277,97 +326,145 @@ static int cuda_supports(const struct nf_model *m)
     return 1;
 }
 
-/* --- Scratch for one padded size. --- */
+/* --- Scratch for one batched pass. --- */
 
-static struct nf_cuda_tensor view(const struct cuda_backend *cb, int v)
-{
-    struct nf_cuda_tensor t = {cb->vals[v], 1, cb->g->values[v].channels, 0, 0};
-    nf__cuda_value_size(cb->g, v, cb->h, cb->w, &t.h, &t.w);
-    return t;
-}
-
-/* Prepares every convolution for padded size h x w; the largest reflect
- * pad buffer (floats) and workspace (bytes) they need. */
-static int prepare_convs(struct cuda_backend *cb, int h, int w, size_t *pad,
-                         size_t *ws)
+/* Floats per item that the largest step output at padded h x w needs, and
+ * the largest reflect-padded conv input. */
+static void item_needs(const struct cuda_backend *cb, int h, int w,
+                       size_t *stride, size_t *pad)
 {
     const struct nf_graph *g = cb->g;
-    *pad = *ws = 0;
-    for (int s = 0; s < cb->plan.n_steps; s++) {
-        struct nf_cuda_step *st = &cb->plan.steps[s];
-        if (st->node->op != NF_OP_CONV2D)
-            continue;
-        int x = st->node->inputs[0], xh, xw, c = g->values[x].channels;
-        nf__cuda_value_size(g, x, h, w, &xh, &xw);
-        int rc = nf__cuda_conv_prepare(&st->conv, cb->dnn, 1, c, xh, xw);
-        if (rc < 0)
-            return rc;
-        int p = st->conv.reflect ? st->node->padding : 0;
-        size_t need = (size_t)c * (xh + 2 * p) * (xw + 2 * p);
-        *pad = st->conv.reflect && need > *pad ? need : *pad;
-        *ws = st->conv.ws > *ws ? st->conv.ws : *ws;
+    *stride = *pad = 0;
+    for (int i = 0; i < cb->plan.n_steps; i++) {
+        const struct nf_cuda_step *st = &cb->plan.steps[i];
+        int oh, ow, v = st->out;
+        nf__cuda_value_size(g, v, h, w, &oh, &ow);
+        size_t n = (size_t)g->values[v].channels * oh * ow;
+        *stride = n > *stride ? n : *stride;
+        if (st->node->op == NF_OP_CONV2D && st->conv.reflect) {
+            int x = st->node->inputs[0], xh, xw, p = st->node->padding;
+            nf__cuda_value_size(g, x, h, w, &xh, &xw);
+            n = (size_t)g->values[x].channels * (xh + 2 * p) * (xw + 2 * p);
+            *pad = n > *pad ? n : *pad;
+        }
     }
+    *stride = (*stride + 63) / 64 * 64;
+}
+
+/* The device data of every value for the buffers as they are now. */
+static void bind_values(struct cuda_backend *cb)
+{
+    const struct nf_cuda_plan *p = &cb->plan;
+    size_t buffer = (size_t)cb->cap_n * cb->stride;
+    for (int v = 0; v < cb->g->n_values; v++)
+        if (p->buffer_of[v] >= 0)
+            cb->vals[v] = cb->pool + (size_t)p->buffer_of[v] * buffer;
+    cb->vals[NF_VALUE_FRAME] = cb->frame;
+    for (int j = 0; j < cb->g->cache_frames; j++)
+        cb->vals[NF_VALUE_CACHE(j)] =
+            cb->cache + (size_t)j * cb->cap_n * cb->plane_cap;
+}
+
+/*
+ * Makes the buffers hold a pass of n items at padded h x w. They only
+ * grow, to the largest of each dimension seen, so a pass of a size or
+ * batch seen before finds them where it left them (and its captured graph
+ * valid); growing drops every captured graph.
+ */
+static int prepare_buffers(struct cuda_backend *cb, int n, int h, int w)
+{
+    size_t stride, pad, plane = (size_t)3 * h * w;
+    int k = cb->g->cache_frames, rc = 0;
+    cudaStream_t s = cb->stream;
+    item_needs(cb, h, w, &stride, &pad);
+    if (n <= cb->cap_n && stride <= cb->stride && plane <= cb->plane_cap &&
+        pad <= cb->pad_item)
+        return 0;
+    drop_graphs(cb);
+    cb->cap_n = n > cb->cap_n ? n : cb->cap_n;
+    cb->stride = stride > cb->stride ? stride : cb->stride;
+    cb->plane_cap = plane > cb->plane_cap ? plane : cb->plane_cap;
+    cb->pad_item = pad > cb->pad_item ? pad : cb->pad_item;
+    size_t items = (size_t)cb->cap_n, pool = 0, frame = 0, cache = 0, fixed = 0,
+           padf = 0;
+    /* The frees in fgrow wait for work that still uses the old buffers. */
+    rc = fgrow(&cb->pool, &pool,
+               (size_t)cb->plan.n_buffers * items * cb->stride, s);
+    if (rc == 0)
+        rc = fgrow(&cb->frame, &frame, items * cb->plane_cap, s);
+    if (rc == 0 && k > 0)
+        rc = fgrow(&cb->cache, &cache, (size_t)k * items * cb->plane_cap, s);
+    if (rc == 0)
+        rc = fgrow(&cb->fixed, &fixed, items * cb->plane_cap, s);
+    if (rc == 0)
+        rc = fgrow(&cb->pad, &padf, items * cb->pad_item, s);
+    if (rc < 0) {
+        /* Nothing may point at half-grown buffers: start over next time. */
+        cb->cap_n = 0;
+        cb->stride = cb->plane_cap = cb->pad_item = 0;
+        cb->dn = 0;
+        return rc;
+    }
+    bind_values(cb);
     return 0;
 }
 
-/* Sizes the pool, frame and workspaces for padded size h x w. */
-static int prepare_scratch(struct cuda_backend *cb, int h, int w)
+/* Prepares every convolution's descriptors and algorithm for a pass of n
+ * at padded h x w, and the workspace they need. */
+static int prepare_convs(struct cuda_backend *cb, int n, int h, int w)
 {
     const struct nf_graph *g = cb->g;
-    const struct nf_cuda_plan *p = &cb->plan;
-    size_t need = 0, pad = 0, ws = 0, plane = (size_t)3 * h * w;
-    cudaStream_t s = cb->stream;
-    if (h == cb->h && w == cb->w)
+    size_t ws = 0;
+    int rc = 0;
+    if (n == cb->dn && h == cb->dh && w == cb->dw)
         return 0;
-    cb->h = cb->w = 0;
-    /* Items enqueued before may still use the buffers about to move. */
-    cudaError_t e = cudaStreamSynchronize(s);
-    if (e != cudaSuccess) {
-        nf__cuda_log(__FILE__, __LINE__, "cudaStreamSynchronize",
-                     cudaGetErrorString(e));
-        return NF_EBACKEND;
+    cb->dn = 0;
+    cb->stats.convs = cb->stats.tensor_ops = 0;
+    for (int i = 0; i < cb->plan.n_steps && rc == 0; i++) {
+        struct nf_cuda_step *st = &cb->plan.steps[i];
+        if (st->node->op != NF_OP_CONV2D)
+            continue;
+        int x = st->node->inputs[0], xh, xw;
+        nf__cuda_value_size(g, x, h, w, &xh, &xw);
+        rc = nf__cuda_conv_prepare(&st->conv, cb->dnn, n, g->values[x].channels,
+                                   xh, xw);
+        ws = st->conv.ws > ws ? st->conv.ws : ws;
+        cb->stats.convs++;
+        cb->stats.tensor_ops += st->conv.tensor_op;
     }
-    for (int i = 0; i < p->n_steps; i++) {
-        int oh, ow, v = p->steps[i].out;
-        nf__cuda_value_size(g, v, h, w, &oh, &ow);
-        size_t n = (size_t)g->values[v].channels * oh * ow;
-        need = n > need ? n : need;
+    if (rc == 0 && ws > cb->ws_cap) {
+        drop_graphs(cb); /* They point at the old workspace. */
+        rc = dgrow(&cb->ws, &cb->ws_cap, ws, cb->stream);
     }
-    size_t stride = (need + 63) / 64 * 64;
-    int rc = prepare_convs(cb, h, w, &pad, &ws);
-    if (rc == 0)
-        rc = fgrow(&cb->pool, &cb->pool_cap, stride * p->n_buffers, s);
-    if (rc == 0)
-        rc = fgrow(&cb->frame, &cb->frame_cap, plane, s);
-    if (rc == 0)
-        rc = fgrow(&cb->fixed, &cb->fixed_cap, plane, s);
-    if (rc == 0)
-        rc = fgrow(&cb->pad, &cb->pad_cap, pad, s);
-    if (rc == 0)
-        rc = dgrow(&cb->ws, &cb->ws_cap, ws, s);
     if (rc < 0)
-        return rc; /* cb->h stays 0: try again next frame. */
-    cb->stride = stride;
-    for (int v = 0; v < g->n_values; v++)
-        if (p->buffer_of[v] >= 0)
-            cb->vals[v] = cb->pool + (size_t)p->buffer_of[v] * stride;
-    cb->vals[NF_VALUE_FRAME] = cb->frame;
-    cb->h = h;
-    cb->w = w;
+        return rc;
+    cb->dn = n;
+    cb->dh = h;
+    cb->dw = w;
     return 0;
 }
 
 /* --- The graph. --- */
 
-static int run_step(struct cuda_backend *cb, struct nf_cuda_step *st)
+/* Value v as a tensor of the pass at hand (n items at padded h x w). */
+static struct nf_cuda_tensor view(const struct cuda_backend *cb, int v, int n,
+                                  int h, int w)
+{
+    struct nf_cuda_tensor t = {cb->vals[v], n, cb->g->values[v].channels, 0, 0};
+    nf__cuda_value_size(cb->g, v, h, w, &t.h, &t.w);
+    return t;
+}
+
+static int run_step(struct cuda_backend *cb, struct nf_cuda_step *st, int nb,
+                    int h, int w)
 {
     const struct nf_node *n = st->node;
     struct nf_cuda_tensor xs[NF_NODE_MAX_INPUTS];
-    struct nf_cuda_tensor y = view(cb, st->out);
+    struct nf_cuda_tensor y = view(cb, st->out, nb, h, w);
     cudaStream_t s = cb->stream;
     cudaError_t e = cudaSuccess;
     for (int k = 0; k < n->n_inputs; k++)
-        xs[k] = view(cb, n->inputs[k]);
+        xs[k] = view(cb, n->inputs[k], nb, h, w);
     switch (n->op) {
     case NF_OP_CONV2D:
         return nf__cuda_conv_run(&st->conv, cb->dnn, s, &xs[0], &y, cb->pad,
@@ -416,12 +513,113 @@ static int run_step(struct cuda_backend *cb, struct nf_cuda_step *st)
     return 0;
 }
 
-static int run_graph(struct cuda_backend *cb)
+/* Enqueues the graph's steps for n items at padded h x w (the descriptors
+ * must be prepared for it). */
+static int run_steps(struct cuda_backend *cb, int n, int h, int w)
 {
     for (int s = 0; s < cb->plan.n_steps; s++) {
-        int rc = run_step(cb, &cb->plan.steps[s]);
+        int rc = run_step(cb, &cb->plan.steps[s], n, h, w);
         if (rc < 0)
             return rc;
+    }
+    return 0;
+}
+
+/* The captured-pass entry for (n, h, w), or NULL. */
+static struct pass_graph *find_graph(struct cuda_backend *cb, int n, int h,
+                                     int w)
+{
+    for (int i = 0; i < cb->n_graphs; i++)
+        if (cb->graph[i].n == n && cb->graph[i].h == h && cb->graph[i].w == w)
+            return &cb->graph[i];
+    return NULL;
+}
+
+/* A new entry for (n, h, w), evicting the least recently used if full. */
+static struct pass_graph *add_graph(struct cuda_backend *cb, int n, int h,
+                                    int w)
+{
+    struct pass_graph *e = &cb->graph[0];
+    if (cb->n_graphs < MAX_GRAPHS) {
+        e = &cb->graph[cb->n_graphs++];
+    } else {
+        for (int i = 1; i < MAX_GRAPHS; i++)
+            if (cb->graph[i].used < e->used)
+                e = &cb->graph[i];
+        if (e->exec != NULL)
+            cudaGraphExecDestroy(e->exec);
+    }
+    *e = (struct pass_graph){n, h, w, NULL, cb->stats.passes};
+    return e;
+}
+
+/*
+ * Captures the steps of (n, h, w) into e->exec; on any failure logs it,
+ * turns graphs off for this backend and returns 1 (nothing was enqueued:
+ * the caller runs the steps directly), else 0.
+ */
+static int capture(struct cuda_backend *cb, struct pass_graph *e, int n, int h,
+                   int w)
+{
+    cudaGraph_t graph = NULL;
+    cudaError_t err =
+        cudaStreamBeginCapture(cb->stream, cudaStreamCaptureModeThreadLocal);
+    int rc = err == cudaSuccess ? run_steps(cb, n, h, w) : NF_EBACKEND;
+    if (err == cudaSuccess) {
+        cudaError_t end = cudaStreamEndCapture(cb->stream, &graph);
+        err = end != cudaSuccess ? end : rc < 0 ? cudaErrorUnknown : err;
+    }
+    if (err == cudaSuccess)
+        err = cudaGraphInstantiate(&e->exec, graph, 0);
+    if (graph != NULL)
+        cudaGraphDestroy(graph);
+    if (err == cudaSuccess) {
+        cb->stats.captures++;
+        return 0;
+    }
+    nf__cuda_log(__FILE__, __LINE__, "capturing the forward pass",
+                 rc < 0 ? "a step failed; CUDA graphs off"
+                        : cudaGetErrorString(err));
+    cudaGetLastError(); /* Capture errors are not sticky. */
+    e->exec = NULL;
+    drop_graphs(cb);
+    cb->graphs = 0;
+    return 1;
+}
+
+/*
+ * The forward pass of n items at padded h x w on the bound buffers: the
+ * first time a (n, h, w) is seen its steps run directly (cuDNN settles
+ * its choices), the second time they are captured as a CUDA graph, and
+ * from then on the graph is replayed. Returns 0 or NF_EBACKEND.
+ */
+static int run_pass(struct cuda_backend *cb, int n, int h, int w)
+{
+    struct pass_graph *e = cb->graphs ? find_graph(cb, n, h, w) : NULL;
+    int rc = 0;
+    cb->stats.passes++;
+    cb->stats.items += n;
+    if (e == NULL || e->exec == NULL) {
+        rc = prepare_convs(cb, n, h, w); /* May drop the graphs (and e). */
+        e = cb->graphs ? find_graph(cb, n, h, w) : NULL;
+        if (rc < 0)
+            return rc;
+        if (e == NULL) {
+            if (cb->graphs)
+                add_graph(cb, n, h, w);
+            return run_steps(cb, n, h, w);
+        }
+        if (capture(cb, e, n, h, w) != 0)
+            return run_steps(cb, n, h, w);
+    } else {
+        cb->stats.replays++;
+    }
+    e->used = cb->stats.passes;
+    cudaError_t err = cudaGraphLaunch(e->exec, cb->stream);
+    if (err != cudaSuccess) {
+        nf__cuda_log(__FILE__, __LINE__, "cudaGraphLaunch",
+                     cudaGetErrorString(err));
+        return NF_EBACKEND;
     }
     return 0;
 }
@@ -532,99 +730,87 @@ static void stage_unpack(const uint8_t *host, const struct nf_predict_item *it,
                row);
 }
 
-/* Cold fill, or the correction's decay of a warm cache (correct.h). */
-static int cache_before(struct cuda_backend *cb, struct cuda_slot *cs, int k,
-                        const struct nf_predict_item *it, const float *map)
+/* The item's padded size. */
+static void padded(const struct cuda_backend *cb,
+                   const struct nf_predict_item *it, int *h, int *w)
 {
-    const struct nf_correction *c = it->corr;
-    int rc = 0;
-    if (!cs->warm) {
-        for (int j = 0; j < k; j++)
-            NF_CUDA_CHECK(cudaMemcpyAsync(
-                cs->ring + j * cs->plane, cb->frame, cs->plane * sizeof(float),
-                cudaMemcpyDeviceToDevice, cb->stream));
-        cs->head = 0;
-        cs->warm = 1;
-    } else if (c != NULL && (c->decay > 0.0f || c->decay_map != NULL)) {
-        NF_CUDA_CHECK(nf__cuda_corr_decay(cs->ring, k, cb->frame, cb->h, cb->w,
-                                          map, c->decay, it->in->width,
-                                          it->in->height, cb->stream));
-    }
-    return 0;
-fail:
-    return rc;
+    int m = cb->multiple;
+    *h = (it->in->height + m - 1) / m * m;
+    *w = (it->in->width + m - 1) / m * m;
 }
 
-/* Offset, conversion to 8 bits, download, and the cache update. */
-static int output_after(struct cuda_backend *cb, struct cuda_slot *cs, int k,
-                        const struct nf_predict_item *it, const float *grid,
-                        uint8_t *out_dev, uint8_t *out_host)
-{
-    const struct nf_correction *c = it->corr;
-    const float *y = cb->vals[cb->g->output];
-    int rc = 0, width = it->in->width, height = it->in->height;
-    cudaStream_t s = cb->stream;
-    if (c != NULL && c->offset != NULL) {
-        NF_CUDA_CHECK(nf__cuda_corr_offset(y, cb->fixed, cb->h, cb->w, grid,
-                                           c->grid_w, c->grid_h, width, height,
-                                           s));
-        y = cb->fixed;
-    }
-    NF_CUDA_CHECK(
-        nf__cuda_image_to_rgb(y, cb->h, cb->w, out_dev, width, height, s));
-    NF_CUDA_CHECK(cudaMemcpyAsync(out_host, out_dev, (size_t)3 * width * height,
-                                  cudaMemcpyDeviceToHost, s));
-    if (k > 0) {
-        /* y may be the oldest entry itself (output "cache.{K-1}"). */
-        int oldest = (cs->head + k - 1) % k;
-        NF_CUDA_CHECK(
-            nf__cuda_clamp01(y, cs->ring + oldest * cs->plane, cs->plane, s));
-        cs->head = oldest;
-    }
-    return 0;
-fail:
-    return rc;
-}
-
-/* Enqueues one item's whole pipeline; nothing waits for the device. */
-static int enqueue_item(struct cuda_backend *cb,
-                        const struct nf_predict_item *it,
-                        const struct stage *st)
+/*
+ * Before the pass, for the item at batch position i: its frame into the
+ * batch, the cold fill or the correction's decay of its ring (correct.h),
+ * and its cache entries gathered into the batch's cache tensors.
+ */
+static int item_before(struct cuda_backend *cb, struct nf_predict_item *it,
+                       const struct stage *st, int i, int h, int w)
 {
     struct cuda_slot *cs = (struct cuda_slot *)it->slot->context;
     const struct nf_correction *c = it->corr;
-    int k = cb->g->cache_frames, m = cb->multiple, rc = 0;
-    int width = it->in->width, height = it->in->height;
-    int h = (height + m - 1) / m * m, w = (width + m - 1) / m * m;
-    const float *map = c && c->decay_map ? (float *)(cb->dev + st->map) : NULL;
-    const float *grid = c && c->offset ? (float *)(cb->dev + st->grid) : NULL;
-    rc = prepare_scratch(cb, h, w);
-    if (rc == 0)
-        rc = prepare_slot(cs, k, width, height, h, w);
+    int k = cb->g->cache_frames, rc = 0;
+    size_t plane = (size_t)3 * h * w;
+    float *frame = cb->frame + i * plane;
+    cudaStream_t s = cb->stream;
+    rc = prepare_slot(cs, k, it->in->width, it->in->height, h, w);
     if (rc < 0)
         return rc;
-    stage_pack(cb->host, it, st);
-    /* Uploads: the frame, then the correction's map and grid if any. */
-    NF_CUDA_CHECK(cudaMemcpyAsync(cb->dev + st->in, cb->host + st->in,
-                                  st->out - st->in, cudaMemcpyHostToDevice,
-                                  cb->stream));
-    if (st->end > st->map)
-        NF_CUDA_CHECK(cudaMemcpyAsync(cb->dev + st->map, cb->host + st->map,
-                                      st->end - st->map, cudaMemcpyHostToDevice,
-                                      cb->stream));
-    NF_CUDA_CHECK(nf__cuda_image_from_rgb(cb->dev + st->in, width, height,
-                                          cb->frame, h, w, cb->stream));
-    rc = cache_before(cb, cs, k, it, map);
-    if (rc < 0)
-        return rc;
+    NF_CUDA_CHECK(nf__cuda_image_from_rgb(cb->dev + st->in, it->in->width,
+                                          it->in->height, frame, h, w, s));
+    if (!cs->warm) {
+        for (int j = 0; j < k; j++)
+            NF_CUDA_CHECK(cudaMemcpyAsync(cs->ring + j * plane, frame,
+                                          plane * sizeof(float),
+                                          cudaMemcpyDeviceToDevice, s));
+        cs->head = 0;
+        cs->warm = 1;
+    } else if (c != NULL && (c->decay > 0.0f || c->decay_map != NULL)) {
+        const float *map = c->decay_map ? (float *)(cb->dev + st->map) : NULL;
+        NF_CUDA_CHECK(nf__cuda_corr_decay(cs->ring, k, frame, h, w, map,
+                                          c->decay, it->in->width,
+                                          it->in->height, s));
+    }
     for (int j = 0; j < k; j++)
-        cb->vals[NF_VALUE_CACHE(j)] =
-            cs->ring + (size_t)((cs->head + j) % k) * cs->plane;
-    rc = run_graph(cb);
-    if (rc == 0)
-        rc = output_after(cb, cs, k, it, grid, cb->dev + st->out,
-                          cb->host + st->out);
+        NF_CUDA_CHECK(cudaMemcpyAsync(
+            cb->vals[NF_VALUE_CACHE(j)] + i * plane,
+            cs->ring + (size_t)((cs->head + j) % k) * plane,
+            plane * sizeof(float), cudaMemcpyDeviceToDevice, s));
+    return 0;
+fail:
     return rc;
+}
+
+/* After the pass: the item's offset, conversion to 8 bits, download, and
+ * the cache update. */
+static int item_after(struct cuda_backend *cb, struct nf_predict_item *it,
+                      const struct stage *st, int i, int h, int w)
+{
+    struct cuda_slot *cs = (struct cuda_slot *)it->slot->context;
+    const struct nf_correction *c = it->corr;
+    size_t plane = (size_t)3 * h * w;
+    const float *y = cb->vals[cb->g->output] + i * plane;
+    int rc = 0, k = cb->g->cache_frames;
+    int width = it->in->width, height = it->in->height;
+    cudaStream_t s = cb->stream;
+    if (c != NULL && c->offset != NULL) {
+        float *fixed = cb->fixed + i * plane;
+        NF_CUDA_CHECK(
+            nf__cuda_corr_offset(y, fixed, h, w, (float *)(cb->dev + st->grid),
+                                 c->grid_w, c->grid_h, width, height, s));
+        y = fixed;
+    }
+    NF_CUDA_CHECK(
+        nf__cuda_image_to_rgb(y, h, w, cb->dev + st->out, width, height, s));
+    NF_CUDA_CHECK(cudaMemcpyAsync(cb->host + st->out, cb->dev + st->out,
+                                  (size_t)3 * width * height,
+                                  cudaMemcpyDeviceToHost, s));
+    if (k > 0) {
+        int oldest = (cs->head + k - 1) % k;
+        NF_CUDA_CHECK(nf__cuda_clamp01(y, cs->ring + oldest * plane, plane, s));
+        cs->head = oldest;
+    }
+    return 0;
 fail:
     return rc;
 }
@@ -635,9 +821,42 @@ static void fail_item(struct nf_predict_item *it, int rc)
     struct cuda_slot *cs = (struct cuda_slot *)it->slot->context;
     it->status = rc;
     cs->warm = 0;
+    cudaGetLastError(); /* Clear a non-sticky error. */
 }
 
-/* Sizes the staging for the valid items; their layouts into st. */
+/*
+ * One batched pass over the n items of group (all of padded size h x w,
+ * status 0): each marked pending (status 1) unless it fails.
+ */
+static void enqueue_pass(struct cuda_backend *cb, struct nf_predict_item *items,
+                         const struct stage *st, const int *group, int n, int h,
+                         int w)
+{
+    int rc = prepare_buffers(cb, n, h, w);
+    for (int i = 0; i < n && rc == 0; i++) {
+        struct nf_predict_item *it = &items[group[i]];
+        int r = item_before(cb, it, &st[group[i]], i, h, w);
+        if (r < 0)
+            fail_item(it, r); /* Its batch position computes garbage. */
+    }
+    if (rc == 0)
+        rc = run_pass(cb, n, h, w);
+    for (int i = 0; i < n; i++) {
+        struct nf_predict_item *it = &items[group[i]];
+        int r = rc;
+        if (it->status != 0)
+            continue;
+        if (r == 0)
+            r = item_after(cb, it, &st[group[i]], i, h, w);
+        if (r < 0)
+            fail_item(it, r);
+        else
+            it->status = 1;
+    }
+}
+
+/* Sizes the staging for the valid items, lays them out into st, packs and
+ * uploads them. */
 static int stage_all(struct cuda_backend *cb,
                      const struct nf_predict_item *items, int n,
                      struct stage *st)
@@ -653,35 +872,58 @@ static int stage_all(struct cuda_backend *cb,
         rc = dgrow(&d, &cb->dev_cap, off, cb->stream);
         cb->dev = (uint8_t *)d;
     }
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < n; i++)
+        if (items[i].status == 0)
+            stage_pack(cb->host, &items[i], &st[i]);
+    /* One upload; the output areas ride along (a few bytes of waste). */
+    NF_CUDA_CHECK(cudaMemcpyAsync(cb->dev, cb->host, off,
+                                  cudaMemcpyHostToDevice, cb->stream));
+    return 0;
+fail:
     return rc;
 }
 
 /*
- * Items with status 0 are valid (backend.c checked them). Each is enqueued
- * and marked pending (status 1); one synchronization at the end settles
- * every pending item at once.
+ * Items with status 0 are valid (backend.c checked them). They run in
+ * batched passes of up to MAX_PASS items of the same padded size, in their
+ * order; each is marked pending (status 1) once enqueued, and one
+ * synchronization at the end settles every pending item at once.
  */
 static int cuda_predict(struct nf_backend *b, struct nf_predict_item *items,
                         int n)
 {
     struct cuda_backend *cb = (struct cuda_backend *)b->context;
     struct stage *st = (struct stage *)calloc((size_t)n, sizeof *st);
-    int rc = st == NULL ? NF_ENOMEM : 0, first = 0;
+    int *group = (int *)malloc((size_t)n * sizeof *group);
+    char *done = (char *)calloc((size_t)n, 1);
+    int rc = st && group && done ? 0 : NF_ENOMEM, first = 0;
     cudaError_t e = cudaSuccess;
     if (rc == 0 && (e = cudaSetDevice(cb->device)) != cudaSuccess)
         rc = NF_EBACKEND;
     if (rc == 0)
         rc = stage_all(cb, items, n, st);
     for (int i = 0; i < n; i++) {
-        if (items[i].status != 0)
+        if (items[i].status != 0 || done[i])
             continue;
-        int r = rc < 0 ? rc : enqueue_item(cb, &items[i], &st[i]);
-        if (r < 0) {
-            fail_item(&items[i], r);
-            cudaGetLastError(); /* Clear a non-sticky error. */
-        } else {
-            items[i].status = 1;
+        if (rc < 0) {
+            fail_item(&items[i], rc);
+            continue;
         }
+        /* Item i and the later valid items of its padded size. */
+        int h, w, hj, wj, count = 0;
+        padded(cb, &items[i], &h, &w);
+        for (int j = i; j < n && count < MAX_PASS; j++) {
+            if (items[j].status != 0 || done[j])
+                continue;
+            padded(cb, &items[j], &hj, &wj);
+            if (hj == h && wj == w) {
+                group[count++] = j;
+                done[j] = 1;
+            }
+        }
+        enqueue_pass(cb, items, st, group, count, h, w);
     }
     if (rc == 0 && (e = cudaStreamSynchronize(cb->stream)) != cudaSuccess) {
         nf__cuda_log(__FILE__, __LINE__, "cudaStreamSynchronize",
@@ -699,6 +941,8 @@ static int cuda_predict(struct nf_backend *b, struct nf_predict_item *items,
             first = items[i].status;
     }
     free(st);
+    free(group);
+    free(done);
     return first;
 }
 
@@ -716,28 +960,31 @@ NF_CUDA_EXPORT int nf__cuda_run_float(const struct nf_model *m,
                                       const float *const *cache, int h, int w,
                                       float *out);
 NF_CUDA_EXPORT extern const struct nf_backend_i nf_cuda_backend;
+/* What backend b did (backend-load.h): for tests and the benchmark. */
+NF_CUDA_EXPORT void nf__cuda_stats(const struct nf_backend *b,
+                                   struct nf_cuda_stats *out);
 }
 
-/* Uploads frame and cache, runs the graph, downloads the output. */
+/* Uploads frame and cache as a pass of one, runs the steps, downloads the
+ * output. */
 static int run_float_on(struct cuda_backend *cb, const float *frame,
-                        const float *const *cache, int h, int w, float *out,
-                        float *ring)
+                        const float *const *cache, int h, int w, float *out)
 {
     size_t plane = (size_t)3 * h * w;
     cudaStream_t s = cb->stream;
-    int k = cb->g->cache_frames, rc = prepare_scratch(cb, h, w);
+    int k = cb->g->cache_frames, rc = prepare_buffers(cb, 1, h, w);
+    if (rc == 0)
+        rc = prepare_convs(cb, 1, h, w);
     if (rc < 0)
         return rc;
-    /* Pageable copies, but on the stream, so ordered with the graph. */
+    /* Pageable copies, but on the stream, so ordered with the steps. */
     NF_CUDA_CHECK(cudaMemcpyAsync(cb->frame, frame, plane * sizeof(float),
                                   cudaMemcpyHostToDevice, s));
-    for (int j = 0; j < k; j++) {
-        NF_CUDA_CHECK(cudaMemcpyAsync(ring + j * plane, cache[j],
+    for (int j = 0; j < k; j++)
+        NF_CUDA_CHECK(cudaMemcpyAsync(cb->vals[NF_VALUE_CACHE(j)], cache[j],
                                       plane * sizeof(float),
                                       cudaMemcpyHostToDevice, s));
-        cb->vals[NF_VALUE_CACHE(j)] = ring + j * plane;
-    }
-    rc = run_graph(cb);
+    rc = run_steps(cb, 1, h, w);
     if (rc < 0)
         return rc;
     NF_CUDA_CHECK(cudaMemcpyAsync(out, cb->vals[cb->g->output],
@@ -754,7 +1001,6 @@ int nf__cuda_run_float(const struct nf_model *m, const float *frame,
 {
     int k = m->cache_frames, mult = m->size_multiple, rc = 0;
     struct nf_backend b;
-    float *ring = NULL;
     if (frame == NULL || out == NULL || (k > 0 && cache == NULL) || h <= 0 ||
         w <= 0 || h % mult != 0 || w % mult != 0 || h > NF_BACKEND_MAX_SIDE ||
         w > NF_BACKEND_MAX_SIDE)
@@ -764,15 +1010,18 @@ int nf__cuda_run_float(const struct nf_model *m, const float *frame,
     rc = cuda_init(&b, 0);
     if (rc < 0)
         return rc;
-    if (k > 0)
-        NF_CUDA_CHECK(
-            cudaMalloc((void **)&ring, (size_t)3 * h * w * k * sizeof(float)));
-    rc = run_float_on((struct cuda_backend *)b.context, frame, cache, h, w, out,
-                      ring);
-fail:
-    cudaFree(ring);
+    rc =
+        run_float_on((struct cuda_backend *)b.context, frame, cache, h, w, out);
     cuda_free(&b);
     return rc;
+}
+
+void nf__cuda_stats(const struct nf_backend *b, struct nf_cuda_stats *out)
+{
+    const struct cuda_backend *cb = (const struct cuda_backend *)b->context;
+    *out = cb->stats;
+    out->graphs = cb->graphs;
+    out->half = cb->half;
 }
 
 const struct nf_backend_i nf_cuda_backend = {

@@ -9,7 +9,9 @@
  * folded activation is applied by one epilogue kernel after
  * cudnnConvolutionForward. The math mode is CUDNN_FMA_MATH (never TF32) and
  * the algorithm a GEMM-family one, so that FP32 results stay within float
- * rounding of the reference (README.md).
+ * rounding of the reference (README.md); the reduced-precision mode lets
+ * cuDNN convert the operands down and run on tensor cores instead
+ * (CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION).
  */
 #include <string.h>
 
@@ -62,7 +64,7 @@ cudaError_t nf__cuda_bias_act(const struct nf_cuda_tensor *y, const float *bias,
 
 int nf__cuda_conv_init(struct nf_cuda_conv *cv, const struct nf_node *n,
                        const struct nf_node *act, int cin, const float *w,
-                       const float *b)
+                       const float *b, int half)
 {
     int rc = 0, cout = (int)n->weight->shape[0];
     int p = n->pad_mode == NF_PAD_REFLECT ? 0 : n->padding;
@@ -70,6 +72,7 @@ int nf__cuda_conv_init(struct nf_cuda_conv *cv, const struct nf_node *n,
     cv->node = n;
     cv->w = w;
     cv->b = b;
+    cv->half = half;
     cv->act = nf__cuda_act_of(act);
     cv->reflect = n->pad_mode == NF_PAD_REFLECT && n->padding > 0;
     cv->fused = b != NULL && cv->act.op == NF_OP_RELU;
@@ -86,7 +89,9 @@ int nf__cuda_conv_init(struct nf_cuda_conv *cv, const struct nf_node *n,
         cv->cdesc, p, p, n->stride, n->stride, 1, 1, CUDNN_CROSS_CORRELATION,
         CUDNN_DATA_FLOAT));
     NF_CUDNN_CHECK(cudnnSetConvolutionGroupCount(cv->cdesc, n->groups));
-    NF_CUDNN_CHECK(cudnnSetConvolutionMathType(cv->cdesc, CUDNN_FMA_MATH));
+    NF_CUDNN_CHECK(cudnnSetConvolutionMathType(
+        cv->cdesc,
+        half ? CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION : CUDNN_FMA_MATH));
     NF_CUDNN_CHECK(cudnnSetTensor4dDescriptor(cv->bdesc, CUDNN_TENSOR_NCHW,
                                               CUDNN_DATA_FLOAT, 1, cout, 1, 1));
     NF_CUDNN_CHECK(cudnnSetActivationDescriptor(
@@ -122,11 +127,29 @@ static int gemm_family(cudnnConvolutionFwdAlgo_t a)
            a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM;
 }
 
+static int tensor_math(cudnnMathType_t t)
+{
+    return t == CUDNN_TENSOR_OP_MATH ||
+           t == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+}
+
+/* The first usable GEMM-family result of the heuristics (best first) on
+ * tensor-core math (tensor 1) or not (0); -1 if none. */
+static int pick(const cudnnConvolutionFwdAlgoPerf_t *perf, int n, int tensor)
+{
+    for (int i = 0; i < n; i++)
+        if (perf[i].status == CUDNN_STATUS_SUCCESS &&
+            gemm_family(perf[i].algo) &&
+            tensor_math(perf[i].mathType) == tensor)
+            return i;
+    return -1;
+}
+
 int nf__cuda_conv_prepare(struct nf_cuda_conv *cv, cudnnHandle_t dnn, int n,
                           int c, int h, int w)
 {
     const struct nf_node *nd = cv->node;
-    int rc = 0, returned = 0, p = cv->reflect ? nd->padding : 0;
+    int rc = 0, returned = 0, p = cv->reflect ? nd->padding : 0, i = -1;
     int cout = (int)nd->weight->shape[0];
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     NF_CUDNN_CHECK(cudnnSetTensor4dDescriptor(cv->xdesc, CUDNN_TENSOR_NCHW,
@@ -135,20 +158,24 @@ int nf__cuda_conv_prepare(struct nf_cuda_conv *cv, cudnnHandle_t dnn, int n,
     NF_CUDNN_CHECK(cudnnSetTensor4dDescriptor(cv->ydesc, CUDNN_TENSOR_NCHW,
                                               CUDNN_DATA_FLOAT, n, cout,
                                               h / nd->stride, w / nd->stride));
+    if (cv->half) /* A previous prepare may have narrowed it. */
+        NF_CUDNN_CHECK(cudnnSetConvolutionMathType(
+            cv->cdesc, CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION));
     NF_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
         dnn, cv->xdesc, cv->wdesc, cv->cdesc, cv->ydesc,
         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
     /* Implicit GEMM needs no workspace and supports every shape: the
-     * fallback if the heuristics offer nothing we keep. */
-    cv->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-    for (int i = 0; i < returned; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS &&
-            gemm_family(perf[i].algo) &&
-            perf[i].mathType != CUDNN_TENSOR_OP_MATH &&
-            perf[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) {
-            cv->algo = perf[i].algo;
-            break;
-        }
+     * fallback if the heuristics offer nothing we keep. In FP32 the
+     * descriptor's math type forbids tensor cores for whatever runs. */
+    if (cv->half)
+        i = pick(perf, returned, 1);
+    if (i < 0)
+        i = pick(perf, returned, 0);
+    cv->algo = i >= 0 ? perf[i].algo : CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    cv->tensor_op = i >= 0 && tensor_math(perf[i].mathType);
+    if (cv->half) /* Run as the heuristics measured it. */
+        NF_CUDNN_CHECK(cudnnSetConvolutionMathType(
+            cv->cdesc, i >= 0 ? perf[i].mathType : CUDNN_FMA_MATH));
     NF_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
         dnn, cv->xdesc, cv->wdesc, cv->cdesc, cv->ydesc, cv->algo, &cv->ws));
     return 0;

@@ -16,6 +16,7 @@
 
 extern "C" {
 #include "backend-impl.h"
+#include "backend-load.h"
 #include "error.h"
 #include "model-impl.h"
 }
@@ -71,24 +72,29 @@ struct nf_cuda_conv {
     cudnnActivationDescriptor_t adesc;
     cudnnConvolutionFwdAlgo_t algo; /* For the prepared size. */
     size_t ws;                      /* Workspace bytes algo needs. */
+    int half;      /* Reduced precision: tensor-core math allowed. */
+    int tensor_op; /* The prepared algorithm runs on tensor cores. */
 };
 
 /*
  * Creates cv's descriptors for node n with input channels cin; act is the
- * activation node folded in (NULL: none). Returns 0 or NF_EBACKEND (cv
- * then holds nothing; nf__cuda_conv_free accepts it anyway).
+ * activation node folded in (NULL: none). half: the reduced-precision
+ * mode (README.md): cuDNN may convert the FP32 operands down and use
+ * tensor cores. Returns 0 or NF_EBACKEND (cv then holds nothing;
+ * nf__cuda_conv_free accepts it anyway).
  */
 int nf__cuda_conv_init(struct nf_cuda_conv *cv, const struct nf_node *n,
                        const struct nf_node *act, int cin, const float *w,
-                       const float *b);
+                       const float *b, int half);
 
 /* Destroys cv's descriptors; accepts a zeroed or half-built cv. */
 void nf__cuda_conv_free(struct nf_cuda_conv *cv);
 
 /*
  * Sets the tensor descriptors for an (n, c, h, w) input and picks the
- * algorithm (a GEMM-family one in plain FP32 math: no TF32, no FFT or
- * Winograd; README.md says why). cv->ws is its workspace. Returns 0 or
+ * algorithm: a GEMM-family one (no FFT or Winograd; README.md says why),
+ * in plain FP32 math (no TF32), or preferably on tensor cores in the
+ * reduced-precision mode. cv->ws is its workspace. Returns 0 or
  * NF_EBACKEND.
  */
 int nf__cuda_conv_prepare(struct nf_cuda_conv *cv, cudnnHandle_t dnn, int n,
@@ -129,13 +135,13 @@ struct nf_cuda_plan {
 
 /*
  * Builds the plan of graph g; weights maps a model tensor to its device
- * copy (NULL for NULL). Returns 0, NF_ENOMEM or NF_EBACKEND; on failure p
- * holds nothing.
+ * copy (NULL for NULL); half as for nf__cuda_conv_init. Returns 0,
+ * NF_ENOMEM or NF_EBACKEND; on failure p holds nothing.
  */
 int nf__cuda_plan_init(struct nf_cuda_plan *p, const struct nf_graph *g,
                        const float *(*weights)(const void *ctx,
                                                const struct nf_tensor *t),
-                       const void *ctx);
+                       const void *ctx, int half);
 
 /* Frees what nf__cuda_plan_init allocated; accepts a zeroed plan. */
 void nf__cuda_plan_free(struct nf_cuda_plan *p);

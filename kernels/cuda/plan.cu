@@ -86,7 +86,7 @@ static int plan_buffers(struct nf_cuda_plan *p, const struct nf_graph *g)
 int nf__cuda_plan_init(struct nf_cuda_plan *p, const struct nf_graph *g,
                        const float *(*weights)(const void *ctx,
                                                const struct nf_tensor *t),
-                       const void *ctx)
+                       const void *ctx, int half)
 {
     int rc = 0;
     memset(p, 0, sizeof *p);
@@ -108,7 +108,7 @@ int nf__cuda_plan_init(struct nf_cuda_plan *p, const struct nf_graph *g,
             int cin = g->values[n->inputs[0]].channels;
             rc = nf__cuda_conv_init(&st->conv, n, act, cin,
                                     weights(ctx, n->weight),
-                                    weights(ctx, n->bias));
+                                    weights(ctx, n->bias), half);
             if (rc < 0)
                 goto fail;
         }
