@@ -29,6 +29,7 @@ struct nf_config {
     uint32_t max_height;        /* Frame height, pixels. */
     uint32_t idle_timeout_s;    /* No message for this long: close. */
     int max_batch;              /* Frames per batched forward pass. */
+    int codec_threads;          /* Decode/encode threads; 0: auto. */
     int correction;             /* Drift correction on for new sessions. */
     int verbose;                /* Log per-session events. */
 
@@ -63,6 +64,7 @@ static inline void nf_config_defaults(struct nf_config *c)
     c->max_height = 2160;
     c->idle_timeout_s = 30;
     c->max_batch = 8;
+    c->codec_threads = 0;
     c->correction = 1;
     c->verbose = 0;
     c->n_origins = 0;

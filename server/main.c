@@ -42,6 +42,8 @@ static void usage(FILE *f, const struct nf_config *d)
         "                         0 = never (default %u)\n"
         "  --max-batch N          frames per batched forward pass "
         "(default %d)\n"
+        "  --codec-threads N      threads that decode, correct and encode\n"
+        "                         frames, 0 = half the CPUs (default 0)\n"
         "  --no-correction        drift correction off for new sessions\n"
         "  --verbose              log every session's start and end\n"
         "  --help                 this text\n"
@@ -109,6 +111,7 @@ enum {
     OPT_MAX_HEIGHT,
     OPT_IDLE,
     OPT_MAX_BATCH,
+    OPT_CODEC_THREADS,
     OPT_NO_CORRECTION,
     OPT_VERBOSE,
     OPT_ALLOW_ORIGIN,
@@ -140,6 +143,7 @@ static const struct option options[] = {
     {"max-height", required_argument, NULL, OPT_MAX_HEIGHT},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
+    {"codec-threads", required_argument, NULL, OPT_CODEC_THREADS},
     {"no-correction", no_argument, NULL, OPT_NO_CORRECTION},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
@@ -219,6 +223,9 @@ int main(int argc, char **argv)
             break;
         case OPT_MAX_BATCH:
             cfg.max_batch = (int)parse_num("max-batch", optarg, 1, 64);
+            break;
+        case OPT_CODEC_THREADS:
+            cfg.codec_threads = (int)parse_num("codec-threads", optarg, 0, 32);
             break;
         case OPT_NO_CORRECTION:
             cfg.correction = 0;

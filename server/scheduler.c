@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "crew.h"
 #include "error.h"
 #include "jpeg.h"
 #include "timeutil.h"
@@ -86,8 +87,16 @@ struct nf_sched {
 
     /* States guarded by lock; contents as struct batch says. */
     struct batch slot[NF_SCHED_SLOTS];
-    /* Codec thread only. */
-    struct nf_jpeg *jpeg;
+    /* Codec thread only: its crew, and a TurboJPEG handle per worker. */
+    struct nf_crew *crew;
+    struct nf_jpeg *jpeg[NF_CREW_MAX];
+};
+
+/* What a crew loop over a batch's jobs needs. */
+struct batch_loop {
+    struct nf_sched *s;
+    struct batch *b;
+    int anchors;
 };
 static int img_reserve(struct worker_img *w, size_t bytes)
 {
@@ -107,8 +116,8 @@ static int img_reserve(struct worker_img *w, size_t bytes)
     return 0;
 }
 
-/* Decodes job's JPEG into w->rgb_in. Worker thread. */
-static int decode_job(struct nf_sched *s, struct nf_job *job,
+/* Decodes job's JPEG into w->rgb_in. Codec worker. */
+static int decode_job(struct nf_jpeg *jpeg, struct nf_job *job,
                       struct worker_img *w)
 {
     int wd = job->hdr.width, ht = job->hdr.height, err;
@@ -117,7 +126,7 @@ static int decode_job(struct nf_sched *s, struct nf_job *job,
     err = img_reserve(w, (size_t)wd * ht * 3);
     if (err)
         return err;
-    err = nf_jpeg_decode_rgb(s->jpeg, job->in->data + job->payload_off,
+    err = nf_jpeg_decode_rgb(jpeg, job->in->data + job->payload_off,
                              job->hdr.payload_len, w->rgb_in, wd, ht, wd * 3);
     job->decode_us = (uint32_t)(nf_now_us() - t0);
     return err;
@@ -148,9 +157,9 @@ static int prepare_temporal(struct nf_job *job, struct nf_temporal **out)
     return 0;
 }
 
-/* Encodes w->rgb_out into a reply buffer for job. Worker thread. */
-static int encode_job(struct nf_sched *s, struct nf_job *job,
-                      struct worker_img *w)
+/* Encodes w->rgb_out into a reply buffer for job. Codec worker. */
+static int encode_job(struct nf_sched *s, struct nf_jpeg *jpeg,
+                      struct nf_job *job, struct worker_img *w)
 {
     int wd = job->hdr.width, ht = job->hdr.height, n;
     size_t off = s->cfg.out_headroom + NF_WIRE_FRAME_OUT_LEN;
@@ -160,7 +169,7 @@ static int encode_job(struct nf_sched *s, struct nf_job *job,
     job->out = nf_bufpool_get(s->pool, off + bound);
     if (!job->out)
         return NF_ENOMEM;
-    n = nf_jpeg_encode_rgb(s->jpeg, w->rgb_out, wd, ht, wd * 3, job->quality,
+    n = nf_jpeg_encode_rgb(jpeg, w->rgb_out, wd, ht, wd * 3, job->quality,
                            job->out->data + off, bound);
     job->encode_us = (uint32_t)(nf_now_us() - t0);
     if (n < 0)
@@ -171,33 +180,42 @@ static int encode_job(struct nf_sched *s, struct nf_job *job,
 }
 
 /*
- * Codec thread: decodes every job of b and opens its frame (nf_temporal_
+ * Codec crew: decodes job i of the batch and opens its frame (nf_temporal_
  * begin: correction inputs, anchor item). A failed job keeps its status and
- * is skipped by predict.
+ * is skipped by predict. Jobs are of different sessions, so workers never
+ * share a session's state.
  */
+static void prepare_one(void *arg, int i, int worker)
+{
+    struct batch_loop *l = arg;
+    struct batch *b = l->b;
+    struct nf_job *j = b->jobs[i];
+    struct worker_img *w = &b->img[i];
+    j->t_start_us = nf_now_us();
+    b->n_items[i] = 0;
+    j->status = decode_job(l->s->jpeg[worker], j, w);
+    if (j->status == 0)
+        j->status = prepare_temporal(j, &b->temporal[i]);
+    if (j->status == 0) {
+        int wd = j->hdr.width, ht = j->hdr.height;
+        b->in[i] = (struct nf_image){w->rgb_in, wd, ht, wd * 3};
+        b->out[i] = (struct nf_image){w->rgb_out, wd, ht, wd * 3};
+        b->n_items[i] = nf_temporal_begin(b->temporal[i], &b->in[i], &b->out[i],
+                                          b->items[i]);
+        if (b->n_items[i] < 0)
+            j->status = b->n_items[i];
+    }
+    b->failed[i] = j->status != 0;
+    b->anchored[i] = !b->failed[i] && b->n_items[i] == 2;
+}
+
+/* Codec thread: prepares every job of b on the crew. */
 static void prepare_batch(struct nf_sched *s, struct batch *b)
 {
-    for (int i = 0; i < b->n; i++) {
-        struct nf_job *j = b->jobs[i];
-        struct worker_img *w = &b->img[i];
-        j->t_start_us = nf_now_us();
-        b->n_items[i] = 0;
-        j->status = decode_job(s, j, w);
-        if (j->status == 0)
-            j->status = prepare_temporal(j, &b->temporal[i]);
-        if (j->status == 0) {
-            int wd = j->hdr.width, ht = j->hdr.height;
-            b->in[i] = (struct nf_image){w->rgb_in, wd, ht, wd * 3};
-            b->out[i] = (struct nf_image){w->rgb_out, wd, ht, wd * 3};
-            b->n_items[i] = nf_temporal_begin(b->temporal[i], &b->in[i],
-                                              &b->out[i], b->items[i]);
-            if (b->n_items[i] < 0)
-                j->status = b->n_items[i];
-        }
-        b->failed[i] = j->status != 0;
-        b->anchored[i] = !b->failed[i] && b->n_items[i] == 2;
+    struct batch_loop l = {s, b, 0};
+    nf_crew_run(s->crew, b->n, prepare_one, &l);
+    for (int i = 0; i < b->n; i++)
         b->n_anchored += b->anchored[i];
-    }
 }
 
 /*
@@ -235,32 +253,45 @@ static void predict_batch(struct batch *b, int which)
 }
 
 /*
- * Codec thread: closes each predicted frame (stabilizer) and encodes it;
- * with anchors also finishes their part (drift, offset field), else
+ * Codec crew: closes predicted frame i (stabilizer) and encodes it; with
+ * anchors also finishes their part (drift, offset field), else
  * finish_anchors() does later.
  */
-static void finish_batch(struct nf_sched *s, struct batch *b, int anchors)
+static void finish_one(void *arg, int i, int worker)
 {
-    for (int i = 0; i < b->n; i++) {
-        struct nf_job *j = b->jobs[i];
-        if (b->failed[i])
-            continue;
-        j->status =
-            nf_temporal_end_frame(b->temporal[i], b->items[i], b->n_items[i]);
-        if (anchors)
-            nf_temporal_end_anchor(b->temporal[i], b->items[i], b->n_items[i]);
-        j->drift = nf_temporal_drift(b->temporal[i]);
-        if (j->status == 0)
-            j->status = encode_job(s, j, &b->img[i]);
-    }
+    struct batch_loop *l = arg;
+    struct batch *b = l->b;
+    struct nf_job *j = b->jobs[i];
+    if (b->failed[i])
+        return;
+    j->status =
+        nf_temporal_end_frame(b->temporal[i], b->items[i], b->n_items[i]);
+    if (l->anchors)
+        nf_temporal_end_anchor(b->temporal[i], b->items[i], b->n_items[i]);
+    j->drift = nf_temporal_drift(b->temporal[i]);
+    if (j->status == 0)
+        j->status = encode_job(l->s, l->s->jpeg[worker], j, &b->img[i]);
 }
 
-/* Codec thread: the anchors' part of frames already handed back. */
-static void finish_anchors(struct batch *b)
+static void finish_batch(struct nf_sched *s, struct batch *b, int anchors)
 {
-    for (int i = 0; i < b->n; i++)
-        if (b->anchored[i])
-            nf_temporal_end_anchor(b->temporal[i], b->items[i], b->n_items[i]);
+    struct batch_loop l = {s, b, anchors};
+    nf_crew_run(s->crew, b->n, finish_one, &l);
+}
+
+/* Codec crew: the anchors' part of frame i, already handed back. */
+static void anchor_one(void *arg, int i, int worker)
+{
+    struct batch *b = ((struct batch_loop *)arg)->b;
+    (void)worker;
+    if (b->anchored[i])
+        nf_temporal_end_anchor(b->temporal[i], b->items[i], b->n_items[i]);
+}
+
+static void finish_anchors(struct nf_sched *s, struct batch *b)
+{
+    struct batch_loop l = {s, b, 1};
+    nf_crew_run(s->crew, b->n, anchor_one, &l);
 }
 
 /* Hands the jobs of b to the loop's mailbox; a session whose anchor still
@@ -372,7 +403,7 @@ static void *codec_main(void *arg)
         struct batch *b = oldest(s, SLOT_SENT);
         if (b != NULL && b->anchors_done) {
             pthread_mutex_unlock(&s->lock);
-            finish_anchors(b);
+            finish_anchors(s, b);
             pthread_mutex_lock(&s->lock);
             for (int i = 0; i < b->n; i++) {
                 if (!b->anchored[i])
@@ -510,6 +541,25 @@ static void stop_threads(struct nf_sched *s, int codec, int predict)
         pthread_join(s->predict_thread, NULL);
 }
 
+static void free_codec(struct nf_sched *s)
+{
+    nf_crew_free(s->crew);
+    for (int i = 0; i < NF_CREW_MAX; i++)
+        nf_jpeg_free(s->jpeg[i]);
+}
+
+/* The codec crew (cfg.codec_threads workers) and their JPEG handles. */
+static int init_codec(struct nf_sched *s)
+{
+    int workers = s->cfg.codec_threads;
+    workers = workers < 1 ? 1 : workers > NF_CREW_MAX ? NF_CREW_MAX : workers;
+    s->cfg.codec_threads = workers;
+    for (int i = 0; i < workers; i++)
+        if (nf_jpeg_init(&s->jpeg[i]) != 0)
+            return NF_ENOMEM;
+    return nf_crew_init(&s->crew, workers - 1);
+}
+
 static void free_sched(struct nf_sched *s)
 {
     for (int k = 0; k < NF_SCHED_SLOTS; k++)
@@ -520,7 +570,7 @@ static void free_sched(struct nf_sched *s)
     pthread_cond_destroy(&s->codec_cond);
     pthread_cond_destroy(&s->predict_cond);
     pthread_mutex_destroy(&s->lock);
-    nf_jpeg_free(s->jpeg);
+    free_codec(s);
     free(s);
 }
 
@@ -557,10 +607,10 @@ int nf_sched_init(struct nf_sched **out, uv_loop_t *loop,
         s->cfg.max_batch = NF_SCHED_MAX_BATCH;
     s->on_done = on_done;
     s->arg = arg;
-    if (nf_jpeg_init(&s->jpeg) != 0)
+    if (init_codec(s) != 0)
         goto fail;
     if (pthread_mutex_init(&s->lock, NULL) != 0)
-        goto fail_jpeg;
+        goto fail;
     if (pthread_cond_init(&s->codec_cond, NULL) != 0)
         goto fail_lock;
     if (pthread_cond_init(&s->predict_cond, NULL) != 0)
@@ -584,9 +634,8 @@ fail_cond:
     pthread_cond_destroy(&s->codec_cond);
 fail_lock:
     pthread_mutex_destroy(&s->lock);
-fail_jpeg:
-    nf_jpeg_free(s->jpeg);
 fail:
+    free_codec(s);
     free(s);
     return NF_ENOMEM;
 }

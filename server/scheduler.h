@@ -8,7 +8,9 @@
  *
  * Two threads share the work. The codec thread takes every waiting job of
  * the sessions that have no frame in flight, up to max_batch, in arrival
- * order, decodes them and opens their frames (drift-correction inputs), and
+ * order, decodes them and opens their frames (drift-correction inputs) -
+ * the batch's jobs spread over its crew of codec_threads - 1 helpers
+ * (crew.h), since they belong to different sessions - and
  * hands the batch to the predict thread, which runs the model (the jobs of
  * one backend as one nf_backend_predict() call; the backend may run them as
  * one forward pass). While it does, the codec thread finishes the previous
@@ -93,7 +95,10 @@ typedef void (*nf_sched_release_cb)(struct nf_sched *s, void *session,
                                     void *arg);
 
 struct nf_sched_config {
-    int max_batch;       /* Jobs per batch, >= 1. */
+    int max_batch; /* Jobs per batch, >= 1. */
+    /* Threads that decode, correct and encode a batch's frames together
+     * (the codec thread and its crew, server/crew.h); < 1 means 1. */
+    int codec_threads;
     size_t out_headroom; /* Bytes reserved before the reply header (LWS_PRE). */
     /* Optional. Set, an anchor frame is handed back before its anchor runs
      * (the job is held); NULL, after. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "error.h"
@@ -306,12 +307,25 @@ static int start_lws(struct nf_server *srv)
     return srv->cfg.metrics_port ? start_metrics_vhost(srv) : 0;
 }
 
+/* --codec-threads, 0 resolved: half the online CPUs, at least one (on two
+ * cores the codec thread and the predict thread get one each). */
+static int codec_threads(const struct nf_config *cfg)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cfg->codec_threads > 0)
+        return cfg->codec_threads;
+    return cpus >= 4 ? (int)(cpus / 2 < 32 ? cpus / 2 : 32) : 1;
+}
+
 static int start_loop_handles(struct nf_server *srv)
 {
-    struct nf_sched_config sc = {srv->cfg.max_batch, LWS_PRE,
-                                 nf__session_on_release};
+    struct nf_sched_config sc = {.max_batch = srv->cfg.max_batch,
+                                 .codec_threads = codec_threads(&srv->cfg),
+                                 .out_headroom = LWS_PRE,
+                                 .on_release = nf__session_on_release};
     int rc;
 
+    srv->cfg.codec_threads = sc.codec_threads;
     rc = nf_sched_init(&srv->sched, &srv->loop, &srv->pool, &sc,
                        nf__session_on_job, srv);
     if (rc)
@@ -370,8 +384,11 @@ int nf_server_run(const struct nf_config *cfg)
     if (!rc && (rc = start_loop_handles(srv)) == 0)
         handles = 1;
     if (!rc) {
-        fprintf(stderr, "nextframe: backend %s, %d style(s), default '%s'\n",
-                srv->backend_name, srv->n_styles, srv->styles[0].name);
+        fprintf(stderr,
+                "nextframe: backend %s, %d style(s), default '%s', %d codec "
+                "thread(s)\n",
+                srv->backend_name, srv->n_styles, srv->styles[0].name,
+                srv->cfg.codec_threads);
         if (srv->metrics_vhost)
             fprintf(stderr, "nextframe: /metrics on http://127.0.0.1:%d\n",
                     lws_get_vhost_listen_port(srv->metrics_vhost));

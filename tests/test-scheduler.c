@@ -115,11 +115,14 @@ static void on_release(struct nf_sched *s, void *session, void *arg)
         (int)((struct nf_sched_client *)session - f->clients);
 }
 
-/* early: hand anchor frames back before their anchors run (on_release). */
-static int setup_with(struct fixture *f, int early)
+/* early: hand anchor frames back before their anchors run (on_release);
+ * codec: the codec threads (crew.h). */
+static int setup_with(struct fixture *f, int early, int codec)
 {
     memset(f, 0, sizeof *f);
-    struct nf_sched_config cfg = {CLIENTS, 0, early ? on_release : NULL};
+    struct nf_sched_config cfg = {.max_batch = CLIENTS,
+                                  .codec_threads = codec,
+                                  .on_release = early ? on_release : NULL};
     if (uv_loop_init(&f->loop) != 0 || nf_bufpool_init(&f->pool) != 0 ||
         nf_jpeg_init(&f->jpeg) != 0)
         return -1;
@@ -131,7 +134,7 @@ static int setup_with(struct fixture *f, int early)
 
 static int setup(struct fixture *f)
 {
-    return setup_with(f, 0);
+    return setup_with(f, 0, 1);
 }
 
 static void on_closed(void *arg)
@@ -195,10 +198,11 @@ static void wait_back(struct fixture *f, int n)
         uv_run(&f->loop, UV_RUN_NOWAIT);
 }
 
-NF_TEST(sched_every_job_back_once_in_order_with_its_pixels)
+/* Every client submits as fast as it can with `codec` codec threads. */
+static void every_job_back(struct nf_test_ctx *nf__t, int codec)
 {
     struct fixture f;
-    NF_CHECK_INT_EQ(setup(&f), 0);
+    NF_CHECK_INT_EQ(setup_with(&f, 0, codec), 0);
     int frames = 24;
     /* Every client submits as fast as it can: many frames supersede. */
     for (int k = 0; k < frames; k++) {
@@ -231,8 +235,20 @@ NF_TEST(sched_every_job_back_once_in_order_with_its_pixels)
         NF_CHECK_INT_EQ(last[c], frames - 1);
     NF_CHECK_INT_EQ(st.jobs, (uint64_t)finished);
     NF_CHECK_INT_EQ(finished + superseded, f.n_jobs);
-    printf("  %d finished, %d superseded, %llu batches\n", finished, superseded,
-           (unsigned long long)st.batches);
+    printf("  %d codec thread(s): %d finished, %d superseded, %llu batches\n",
+           codec, finished, superseded, (unsigned long long)st.batches);
+}
+
+NF_TEST(sched_every_job_back_once_in_order_with_its_pixels)
+{
+    every_job_back(nf__t, 1);
+}
+
+/* The same with a crew of codec threads: batches' frames decoded and
+ * encoded in parallel, each with the right pixels. */
+NF_TEST(sched_codec_crew_every_job_back_once)
+{
+    every_job_back(nf__t, 4);
 }
 
 NF_TEST(sched_prepares_while_predicting)
@@ -288,10 +304,10 @@ NF_TEST(sched_close_hands_back_frames_in_the_pipeline)
     NF_CHECK_INT_EQ(f.n_back + cancelled, f.n_jobs);
 }
 
-NF_TEST(sched_anchor_frames_go_back_before_their_anchor)
+static void anchors_after_frames(struct nf_test_ctx *nf__t, int codec)
 {
     struct fixture f;
-    NF_CHECK_INT_EQ(setup_with(&f, 1), 0);
+    NF_CHECK_INT_EQ(setup_with(&f, 1, codec), 0);
     /* Two sessions, one frame at a time each; anchor_every is 8, so frames
      * 7 and 15 of each session carry an anchor. */
     int rounds = 17, next[2] = {0}, seen = 0;
@@ -329,8 +345,21 @@ NF_TEST(sched_anchor_frames_go_back_before_their_anchor)
     }
 }
 
+NF_TEST(sched_anchor_frames_go_back_before_their_anchor)
+{
+    anchors_after_frames(nf__t, 1);
+}
+
+NF_TEST(sched_codec_crew_anchor_frames_go_back_before_their_anchor)
+{
+    anchors_after_frames(nf__t, 3);
+}
+
 NF_TEST_MAIN(
-    NF_TEST_ENTRY(sched_every_job_back_once_in_order_with_its_pixels)
-        NF_TEST_ENTRY(sched_prepares_while_predicting)
-            NF_TEST_ENTRY(sched_close_hands_back_frames_in_the_pipeline)
-                NF_TEST_ENTRY(sched_anchor_frames_go_back_before_their_anchor))
+    NF_TEST_ENTRY(sched_every_job_back_once_in_order_with_its_pixels) NF_TEST_ENTRY(
+        sched_codec_crew_every_job_back_once)
+        NF_TEST_ENTRY(sched_prepares_while_predicting) NF_TEST_ENTRY(
+            sched_close_hands_back_frames_in_the_pipeline)
+            NF_TEST_ENTRY(sched_anchor_frames_go_back_before_their_anchor)
+                NF_TEST_ENTRY(
+                    sched_codec_crew_anchor_frames_go_back_before_their_anchor))
