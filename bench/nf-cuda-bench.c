@@ -8,8 +8,9 @@
  * moment, for a fixed time after a one-second warm-up. It prints frames/s
  * (S frames per call), the call latency (median, p99) and the backend's
  * mean batch per forward pass, one figure per line, `name: value unit`.
- * Modes: "fp32" (CUDA graphs on, the default), "nograph" (NF_CUDA_GRAPHS=0)
- * and "half" (NF_CUDA_HALF=1, tensor-core convolutions). The baseline,
+ * Modes: "fp32" (CUDA graphs on, the default), "nograph" (NF_CUDA_GRAPHS=0),
+ * "half" (NF_CUDA_HALF=1, tensor-core convolutions) and "find"
+ * (NF_CUDA_FIND=1: convolution algorithms chosen by timing them). The baseline,
  * measured in the same run, is the best CPU backend ("cpu") at one stream.
  * Where "cuda" cannot run it prints one line "SKIP nf-cuda-bench: <why>"
  * and exits 0.
@@ -30,7 +31,7 @@
 
 static const char usage[] =
     "usage: nf-cuda-bench [--seconds S] [--streams 1,2,...] [--sizes WxH,...]\n"
-    "                     [--modes fp32,nograph,half] [model.safetensors ...]\n"
+    "                     [--modes fp32,nograph,half,find] [model ...]\n"
     "\n"
     "Throughput and latency of the CUDA backend per stream count, size and\n"
     "mode: all S streams' frames in one predict call, as the scheduler\n"
@@ -38,16 +39,20 @@ static const char usage[] =
     "1,2,4,8,16,32,64, sizes 640x480,1280x720, modes fp32,nograph,half,\n"
     "models/toon.safetensors. fp32: CUDA graphs on; nograph: every pass\n"
     "launched op by op (NF_CUDA_GRAPHS=0); half: tensor-core convolutions\n"
-    "(NF_CUDA_HALF=1). Prints SKIP and exits 0 where \"cuda\" cannot run.\n";
+    "(NF_CUDA_HALF=1); find: algorithms chosen by timing (NF_CUDA_FIND=1,\n"
+    "not in the default list). NF_CUDA_PROFILE=1 prints each step's time\n"
+    "per point. Prints SKIP and exits 0 where \"cuda\" cannot run.\n";
 
 /* A backend configuration: the environment it is created under. */
 struct mode {
-    const char *name, *graphs, *half;
+    const char *name, *graphs, *half, *find;
 };
 
-static const struct mode modes_all[] = {
-    {"fp32", "1", "0"}, {"nograph", "0", "0"}, {"half", "1", "1"}};
-#define N_MODES 3
+static const struct mode modes_all[] = {{"fp32", "1", "0", "0"},
+                                        {"nograph", "0", "0", "0"},
+                                        {"half", "1", "1", "0"},
+                                        {"find", "1", "0", "1"}};
+#define N_MODES 4
 
 struct opts {
     double seconds;
@@ -268,6 +273,7 @@ static int bench_model(const char *path, const struct opts *o)
             const struct mode *md = &modes_all[o->modes[k]];
             setenv("NF_CUDA_GRAPHS", md->graphs, 1);
             setenv("NF_CUDA_HALF", md->half, 1);
+            setenv("NF_CUDA_FIND", md->find, 1);
             for (int i = 0; i < o->n_streams && rc == 0; i++) {
                 snprintf(name, sizeof name, "cuda-%s.%s.%dx%d.streams%d",
                          md->name, model, w, h, o->streams[i]);
@@ -283,10 +289,10 @@ static int bench_model(const char *path, const struct opts *o)
 
 int main(int argc, char **argv)
 {
-    struct opts o = {3.0,    {1, 2, 4, 8, 16, 32, 64},
-                     7,      {{640, 480}, {1280, 720}},
-                     2,      {0, 1, 2},
-                     N_MODES};
+    struct opts o = {3.0, {1, 2, 4, 8, 16, 32, 64},
+                     7,   {{640, 480}, {1280, 720}},
+                     2,   {0, 1, 2},
+                     3};
     int i = 1;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

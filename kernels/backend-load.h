@@ -55,6 +55,7 @@ struct nf_cuda_stats {
     long replays;   /* Passes replayed from a captured graph. */
     int graphs;     /* 1 if graph capture is on (NF_CUDA_GRAPHS). */
     int half;       /* 1 in the reduced-precision mode (NF_CUDA_HALF). */
+    int find;       /* 1 if algorithms are chosen by timing (NF_CUDA_FIND). */
     int convs;      /* Convolutions prepared for the last pass ... */
     int tensor_ops; /* ... of which on tensor-core math. */
 };

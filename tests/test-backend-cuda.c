@@ -358,6 +358,7 @@ struct streams {
     struct nf_slot *sr[MAX_SLOTS], *sc[MAX_SLOTS];
     struct nf_image in[MAX_SLOTS], oa[MAX_SLOTS], ob[MAX_SLOTS];
     float grid[3 * 3 * 4], *map;
+    int expect_fail; /* The next cuda call must fail (NF_CUDA_FAULT). */
     int max;
     double sum;
     long n;
@@ -379,6 +380,19 @@ static int stream_batch(struct streams *st, int slots, int t)
     }
     int ra = nf_backend_predict(st->ref, ia, slots);
     int rb = nf_backend_predict(st->cuda, ib, slots);
+    if (st->expect_fail) {
+        /* Every item failed with NF_EBACKEND and its slot went cold: the
+         * reference's slots restart cold too, to be compared again. */
+        int all = rb == NF_EBACKEND;
+        for (int s = 0; s < slots; s++) {
+            all &= ib[s].status == NF_EBACKEND;
+            nf_backend_slot_reset(st->ref, st->sr[s]);
+        }
+        st->expect_fail = 0;
+        printf("  injected CUDA error: %s, every item %s\n", nf_strerror(rb),
+               all ? "NF_EBACKEND" : "NOT failed");
+        return all ? 0 : NF_EBACKEND;
+    }
     if (ra != 0 || rb != 0) {
         printf("  predict: %s / %s\n", nf_strerror(ra), nf_strerror(rb));
         return ra ? ra : rb;
@@ -586,8 +600,53 @@ NF_TEST(backend_cuda_half_matches_cpu)
     NF_CHECK_INT_EQ(bad, 0);
 }
 
-NF_TEST_MAIN(NF_TEST_ENTRY(backend_cuda_missing_library_is_named)
-                 NF_TEST_ENTRY(backend_cuda_loads_or_falls_back)
-                     NF_TEST_ENTRY(backend_cuda_matches_cpu)
-                         NF_TEST_ENTRY(backend_cuda_without_graphs_matches_cpu)
-                             NF_TEST_ENTRY(backend_cuda_half_matches_cpu))
+/*
+ * A CUDA error in a pass (NF_CUDA_FAULT=3: every third pass gets a real
+ * invalid-launch error) fails that batch's items with NF_EBACKEND, and the
+ * backend goes on: the calls before and after it match the reference.
+ */
+NF_TEST(backend_cuda_error_fails_the_batch_and_recovers)
+{
+    static const int size[][2] = {{48, 64}};
+    char err[512];
+    struct nf_model *m = NULL;
+    struct streams st;
+    NEED_CUDA(run);
+    (void)run;
+    memset(&st, 0, sizeof st);
+    NF_CHECK_INT_EQ(
+        nf_model_load("models/toon.safetensors", &m, err, sizeof err), 0);
+    if (m == NULL)
+        return;
+    setenv("NF_CUDA_FAULT", "3", 1);
+    int rc = nf_backend_init("ref", m, 0, &st.ref);
+    if (rc == 0)
+        rc = nf_backend_init("cuda", m, 0, &st.cuda);
+    unsetenv("NF_CUDA_FAULT");
+    for (int s = 0; s < 2 && rc == 0; s++) {
+        rc = nf_backend_slot_new(st.ref, &st.sr[s]);
+        if (rc == 0)
+            rc = nf_backend_slot_new(st.cuda, &st.sc[s]);
+    }
+    if (rc == 0)
+        rc = stream_images(&st, size, 1);
+    int failed = 0;
+    for (int t = 0; t < 7 && rc == 0; t++) {
+        st.expect_fail = t % 3 == 2; /* Passes 3 and 6. */
+        failed += st.expect_fail;
+        rc = stream_batch(&st, 2, t);
+    }
+    NF_CHECK_INT_EQ(rc, 0);
+    NF_CHECK_INT_EQ(failed, 2);
+    NF_CHECK(st.n > 0 && st.max <= 1 && st.sum / st.n <= MEAN_LEVEL);
+    printf("  calls around the errors: max diff %d, mean %.4f levels\n", st.max,
+           st.n ? st.sum / st.n : 0.0);
+    streams_free(&st);
+    nf_model_free(m);
+}
+
+NF_TEST_MAIN(NF_TEST_ENTRY(backend_cuda_missing_library_is_named) NF_TEST_ENTRY(
+    backend_cuda_loads_or_falls_back) NF_TEST_ENTRY(backend_cuda_matches_cpu)
+                 NF_TEST_ENTRY(backend_cuda_without_graphs_matches_cpu)
+                     NF_TEST_ENTRY(backend_cuda_half_matches_cpu) NF_TEST_ENTRY(
+                         backend_cuda_error_fails_the_batch_and_recovers))

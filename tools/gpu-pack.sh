@@ -10,7 +10,7 @@
 # tools/gpu-check.sh there (kernels/cuda/README.md, "How to test on a GPU").
 set -eu
 case "${1:-}" in
--h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+-h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 cd "$(dirname "$0")/.."
 echo "gpu-pack: building (make all)" >&2

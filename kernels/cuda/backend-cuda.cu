@@ -80,8 +80,13 @@ struct cuda_backend {
     size_t ws_cap;
     int dn, dh, dw; /* Batch and size the conv descriptors are for. */
     float **vals;   /* (n_values) device data of each value. */
-    /* CUDA graphs (NF_CUDA_GRAPHS=0: off) and the conv math. */
-    int graphs, half;
+    /* CUDA graphs (NF_CUDA_GRAPHS=0: off), the conv math, timed algorithm
+     * choice (NF_CUDA_FIND=1) and per-step timing (NF_CUDA_PROFILE=1). */
+    int graphs, half, find, profile;
+    long fault_every;  /* NF_CUDA_FAULT: every Nth pass fails; 0 never. */
+    cudaEvent_t ev[2]; /* Profile: around each step. */
+    double *prof_ms;   /* Profile: (n_steps) total time of each step. */
+    long prof_passes, prof_items;
     struct pass_graph graph[MAX_GRAPHS];
     int n_graphs;
     struct nf_cuda_stats stats;
@@ -240,6 +245,30 @@ static void drop_graphs(struct cuda_backend *cb)
     cb->n_graphs = 0;
 }
 
+/* NF_CUDA_PROFILE=1: each step's share of the passes, on stderr. */
+static void print_profile(const struct cuda_backend *cb)
+{
+    double total = 0;
+    if (cb->prof_ms == NULL || cb->prof_passes == 0)
+        return;
+    for (int s = 0; s < cb->plan.n_steps; s++)
+        total += cb->prof_ms[s];
+    fprintf(stderr,
+            "nf_cuda profile: %ld passes, mean batch %.2f, %.3f ms a pass\n",
+            cb->prof_passes, (double)cb->prof_items / cb->prof_passes,
+            total / cb->prof_passes);
+    for (int s = 0; s < cb->plan.n_steps; s++) {
+        const struct nf_cuda_step *st = &cb->plan.steps[s];
+        int conv = st->node->op == NF_OP_CONV2D;
+        fprintf(stderr, "nf_cuda profile:   %-16s %8.1f us %5.1f %%%s%s%s\n",
+                st->node->name, 1000.0 * cb->prof_ms[s] / cb->prof_passes,
+                total > 0 ? 100.0 * cb->prof_ms[s] / total : 0.0,
+                conv ? " conv" : "",
+                conv && st->conv.tensor_op ? " tensor" : "",
+                conv && st->conv.reflect ? " reflect" : "");
+    }
+}
+
 /* Flag `name` of the environment: dflt if unset or empty, else 0 for "0"
  * and 1 for anything else. */
 static int env_flag(const char *name, int dflt)
@@ -256,12 +285,17 @@ static void cuda_free(struct nf_backend *b)
     cudaSetDevice(cb->device);
     if (cb->stream != NULL)
         cudaStreamSynchronize(cb->stream);
+    print_profile(cb); /* Names its steps: before the plan goes. */
+    drop_graphs(cb);
     nf__cuda_plan_free(&cb->plan);
     if (cb->dnn != NULL)
         cudnnDestroy(cb->dnn);
     if (cb->stream != NULL)
         cudaStreamDestroy(cb->stream);
-    drop_graphs(cb);
+    for (int i = 0; i < 2; i++)
+        if (cb->ev[i] != NULL)
+            cudaEventDestroy(cb->ev[i]);
+    free(cb->prof_ms);
     cudaFree(cb->weights);
     cudaFree(cb->pool);
     cudaFree(cb->frame);
@@ -293,6 +327,12 @@ static int cuda_init(struct nf_backend *b, int threads)
     cb->device = 0;
     cb->graphs = env_flag("NF_CUDA_GRAPHS", 1);
     cb->half = env_flag("NF_CUDA_HALF", 0);
+    cb->find = env_flag("NF_CUDA_FIND", 0);
+    cb->profile = env_flag("NF_CUDA_PROFILE", 0);
+    cb->fault_every =
+        getenv("NF_CUDA_FAULT") ? strtol(getenv("NF_CUDA_FAULT"), NULL, 10) : 0;
+    if (cb->profile)
+        cb->graphs = 0; /* Steps are timed one by one. */
     cb->vals = (float **)calloc((size_t)cb->g->n_values, sizeof(float *));
     if (cb->vals == NULL) {
         rc = NF_ENOMEM;
@@ -314,6 +354,16 @@ static int cuda_init(struct nf_backend *b, int threads)
     rc = nf__cuda_plan_init(&cb->plan, cb->g, device_tensor, cb, cb->half);
     if (rc < 0)
         goto fail;
+    if (cb->profile) {
+        cb->prof_ms =
+            (double *)calloc((size_t)cb->plan.n_steps, sizeof(double));
+        if (cb->prof_ms == NULL) {
+            rc = NF_ENOMEM;
+            goto fail;
+        }
+        NF_CUDA_CHECK(cudaEventCreate(&cb->ev[0]));
+        NF_CUDA_CHECK(cudaEventCreate(&cb->ev[1]));
+    }
     return 0;
 fail:
     cuda_free(b);
@@ -427,7 +477,7 @@ static int prepare_convs(struct cuda_backend *cb, int n, int h, int w)
         int x = st->node->inputs[0], xh, xw;
         nf__cuda_value_size(g, x, h, w, &xh, &xw);
         rc = nf__cuda_conv_prepare(&st->conv, cb->dnn, n, g->values[x].channels,
-                                   xh, xw);
+                                   xh, xw, cb->find);
         ws = st->conv.ws > ws ? st->conv.ws : ws;
         cb->stats.convs++;
         cb->stats.tensor_ops += st->conv.tensor_op;
@@ -517,12 +567,44 @@ static int run_step(struct cuda_backend *cb, struct nf_cuda_step *st, int nb,
  * must be prepared for it). */
 static int run_steps(struct cuda_backend *cb, int n, int h, int w)
 {
+    float ms = 0;
     for (int s = 0; s < cb->plan.n_steps; s++) {
+        if (cb->prof_ms != NULL)
+            cudaEventRecord(cb->ev[0], cb->stream);
         int rc = run_step(cb, &cb->plan.steps[s], n, h, w);
         if (rc < 0)
             return rc;
+        if (cb->prof_ms != NULL &&
+            cudaEventRecord(cb->ev[1], cb->stream) == cudaSuccess &&
+            cudaEventSynchronize(cb->ev[1]) == cudaSuccess &&
+            cudaEventElapsedTime(&ms, cb->ev[0], cb->ev[1]) == cudaSuccess)
+            cb->prof_ms[s] += ms;
+    }
+    if (cb->prof_ms != NULL) {
+        cb->prof_passes++;
+        cb->prof_items += n;
     }
     return 0;
+}
+
+static __global__ void fault_kernel(void)
+{
+}
+
+/*
+ * NF_CUDA_FAULT=N: every Nth pass fails with a genuine CUDA error - a
+ * launch with no threads, which the runtime refuses (CUDA 13: "invalid
+ * argument") without poisoning the context - handled like any other: logged,
+ * the pass's items fail with NF_EBACKEND, their slots restart cold. For the
+ * tests of that path.
+ */
+static int inject_fault(struct cuda_backend *cb)
+{
+    fault_kernel<<<1, 0, 0, cb->stream>>>();
+    cudaError_t err = cudaGetLastError();
+    nf__cuda_log(__FILE__, __LINE__, "NF_CUDA_FAULT pass",
+                 cudaGetErrorString(err));
+    return NF_EBACKEND;
 }
 
 /* The captured-pass entry for (n, h, w), or NULL. */
@@ -599,6 +681,8 @@ static int run_pass(struct cuda_backend *cb, int n, int h, int w)
     int rc = 0;
     cb->stats.passes++;
     cb->stats.items += n;
+    if (cb->fault_every > 0 && cb->stats.passes % cb->fault_every == 0)
+        return inject_fault(cb);
     if (e == NULL || e->exec == NULL) {
         rc = prepare_convs(cb, n, h, w); /* May drop the graphs (and e). */
         e = cb->graphs ? find_graph(cb, n, h, w) : NULL;
@@ -1022,6 +1106,7 @@ void nf__cuda_stats(const struct nf_backend *b, struct nf_cuda_stats *out)
     *out = cb->stats;
     out->graphs = cb->graphs;
     out->half = cb->half;
+    out->find = cb->find;
 }
 
 const struct nf_backend_i nf_cuda_backend = {

@@ -146,7 +146,7 @@ static int pick(const cudnnConvolutionFwdAlgoPerf_t *perf, int n, int tensor)
 }
 
 int nf__cuda_conv_prepare(struct nf_cuda_conv *cv, cudnnHandle_t dnn, int n,
-                          int c, int h, int w)
+                          int c, int h, int w, int find)
 {
     const struct nf_node *nd = cv->node;
     int rc = 0, returned = 0, p = cv->reflect ? nd->padding : 0, i = -1;
@@ -161,9 +161,14 @@ int nf__cuda_conv_prepare(struct nf_cuda_conv *cv, cudnnHandle_t dnn, int n,
     if (cv->half) /* A previous prepare may have narrowed it. */
         NF_CUDNN_CHECK(cudnnSetConvolutionMathType(
             cv->cdesc, CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION));
-    NF_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
-        dnn, cv->xdesc, cv->wdesc, cv->cdesc, cv->ydesc,
-        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
+    if (find) /* Timed on the device, fastest first. */
+        NF_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(
+            dnn, cv->xdesc, cv->wdesc, cv->cdesc, cv->ydesc,
+            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
+    else
+        NF_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+            dnn, cv->xdesc, cv->wdesc, cv->cdesc, cv->ydesc,
+            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
     /* Implicit GEMM needs no workspace and supports every shape: the
      * fallback if the heuristics offer nothing we keep. In FP32 the
      * descriptor's math type forbids tensor cores for whatever runs. */

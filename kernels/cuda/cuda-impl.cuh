@@ -94,11 +94,13 @@ void nf__cuda_conv_free(struct nf_cuda_conv *cv);
  * Sets the tensor descriptors for an (n, c, h, w) input and picks the
  * algorithm: a GEMM-family one (no FFT or Winograd; README.md says why),
  * in plain FP32 math (no TF32), or preferably on tensor cores in the
- * reduced-precision mode. cv->ws is its workspace. Returns 0 or
+ * reduced-precision mode; the heuristics' best, or with find set the
+ * fastest cuDNN measures (cudnnFindConvolutionForwardAlgorithm: it runs
+ * each candidate, synchronously). cv->ws is its workspace. Returns 0 or
  * NF_EBACKEND.
  */
 int nf__cuda_conv_prepare(struct nf_cuda_conv *cv, cudnnHandle_t dnn, int n,
-                          int c, int h, int w);
+                          int c, int h, int w, int find);
 
 /*
  * y = act(conv(x) + bias) on stream s (dnn is bound to it). pad: scratch
