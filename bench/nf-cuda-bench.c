@@ -9,11 +9,13 @@
  * (S frames per call), the call latency (median, p99) and the backend's
  * mean batch per forward pass, one figure per line, `name: value unit`.
  * Modes: "fp32" (CUDA graphs on, the default), "nograph" (NF_CUDA_GRAPHS=0),
- * "half" (NF_CUDA_HALF=1, tensor-core convolutions) and "find"
- * (NF_CUDA_FIND=1: convolution algorithms chosen by timing them). The baseline,
- * measured in the same run, is the best CPU backend ("cpu") at one stream.
- * Where "cuda" cannot run it prints one line "SKIP nf-cuda-bench: <why>"
- * and exits 0.
+ * "half" (NF_CUDA_HALF=1, tensor-core convolutions), "find"
+ * (NF_CUDA_FIND=1: convolution algorithms chosen by timing them) and
+ * "heap" (fp32 with the images on the heap instead of the backend's
+ * page-locked nf_backend_host_alloc memory, which every other mode uses). The
+ * baseline, measured in the same run, is the best CPU backend ("cpu") at one
+ * stream. Where "cuda" cannot run it prints one line "SKIP nf-cuda-bench:
+ * <why>" and exits 0.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -31,7 +33,7 @@
 
 static const char usage[] =
     "usage: nf-cuda-bench [--seconds S] [--streams 1,2,...] [--sizes WxH,...]\n"
-    "                     [--modes fp32,nograph,half,find] [model ...]\n"
+    "                     [--modes fp32,nograph,half,find,heap] [model ...]\n"
     "\n"
     "Throughput and latency of the CUDA backend per stream count, size and\n"
     "mode: all S streams' frames in one predict call, as the scheduler\n"
@@ -39,20 +41,24 @@ static const char usage[] =
     "1,2,4,8,16,32,64, sizes 640x480,1280x720, modes fp32,nograph,half,\n"
     "models/toon.safetensors. fp32: CUDA graphs on; nograph: every pass\n"
     "launched op by op (NF_CUDA_GRAPHS=0); half: tensor-core convolutions\n"
-    "(NF_CUDA_HALF=1); find: algorithms chosen by timing (NF_CUDA_FIND=1,\n"
-    "not in the default list). NF_CUDA_PROFILE=1 prints each step's time\n"
+    "(NF_CUDA_HALF=1); find: algorithms chosen by timing (NF_CUDA_FIND=1);\n"
+    "heap: images from malloc, through the backend's staging copy (the\n"
+    "others use nf_backend_host_alloc, as the server does); find and heap\n"
+    "are not in the default list. NF_CUDA_PROFILE=1 prints each step's time\n"
     "per point. Prints SKIP and exits 0 where \"cuda\" cannot run.\n";
 
 /* A backend configuration: the environment it is created under. */
 struct mode {
     const char *name, *graphs, *half, *find;
+    int heap; /* Images on the heap: through the backend's staging copy. */
 };
 
-static const struct mode modes_all[] = {{"fp32", "1", "0", "0"},
-                                        {"nograph", "0", "0", "0"},
-                                        {"half", "1", "1", "0"},
-                                        {"find", "1", "0", "1"}};
-#define N_MODES 4
+static const struct mode modes_all[] = {{"fp32", "1", "0", "0", 0},
+                                        {"nograph", "0", "0", "0", 0},
+                                        {"half", "1", "1", "0", 0},
+                                        {"find", "1", "0", "1", 0},
+                                        {"heap", "1", "0", "0", 1}};
+#define N_MODES 5
 
 struct opts {
     double seconds;
@@ -76,6 +82,7 @@ static void scene(const struct nf_image *im, int t, int s)
 }
 
 struct run {
+    int heap; /* Images from malloc rather than nf_backend_host_alloc. */
     struct nf_backend *b;
     struct nf_slot **slots;
     struct nf_image *in, *out;
@@ -83,15 +90,30 @@ struct run {
     int n;
 };
 
+/* An image's pixels: page-locked from the backend (what the server does)
+ * unless the mode asks for plain heap memory. */
+static uint8_t *image_alloc(const struct run *r, size_t bytes)
+{
+    return r->heap ? malloc(bytes) : nf_backend_host_alloc(r->b, bytes);
+}
+
+static void image_free(const struct run *r, uint8_t *p)
+{
+    if (r->heap)
+        free(p);
+    else
+        nf_backend_host_free(p);
+}
+
 static void run_free(struct run *r)
 {
     for (int i = 0; i < r->n; i++) {
         if (r->slots != NULL)
             nf_backend_slot_free(r->b, r->slots[i]);
         if (r->in != NULL)
-            free(r->in[i].data);
+            image_free(r, r->in[i].data);
         if (r->out != NULL)
-            free(r->out[i].data);
+            image_free(r, r->out[i].data);
     }
     free(r->slots);
     free(r->in);
@@ -102,9 +124,10 @@ static void run_free(struct run *r)
 }
 
 static int run_init(struct run *r, const char *backend,
-                    const struct nf_model *m, int n, int w, int h)
+                    const struct nf_model *m, int n, int w, int h, int heap)
 {
     memset(r, 0, sizeof *r);
+    r->heap = heap;
     int rc = nf_backend_init(backend, m, 0, &r->b);
     if (rc < 0)
         return rc;
@@ -118,8 +141,8 @@ static int run_init(struct run *r, const char *backend,
     for (int i = 0; i < n; i++) {
         struct nf_image im = {NULL, w, h, 3 * w};
         r->in[i] = r->out[i] = im;
-        r->in[i].data = malloc((size_t)3 * w * h);
-        r->out[i].data = malloc((size_t)3 * w * h);
+        r->in[i].data = image_alloc(r, (size_t)3 * w * h);
+        r->out[i].data = image_alloc(r, (size_t)3 * w * h);
         if (r->in[i].data == NULL || r->out[i].data == NULL)
             return NF_ENOMEM;
         if ((rc = nf_backend_slot_new(r->b, &r->slots[i])) < 0)
@@ -167,12 +190,12 @@ static void print_stats(const char *name, const struct nf_backend *b)
 /* Runs one point and prints its figures under name; 0 or an error. */
 static int point(const char *name, const char *backend,
                  const struct nf_model *m, int streams, int w, int h,
-                 double seconds)
+                 double seconds, int heap)
 {
     struct run r = {0};
     size_t cap = 1 << 16, n = 0;
     double *lat = malloc(cap * sizeof *lat);
-    int rc = lat ? run_init(&r, backend, m, streams, w, h) : NF_ENOMEM;
+    int rc = lat ? run_init(&r, backend, m, streams, w, h, heap) : NF_ENOMEM;
     uint64_t start = nf_mono_us(), warm = start + 1000000;
     uint64_t end = warm + (uint64_t)(seconds * 1e6), t_begin = 0;
     for (int t = 0; rc == 0; t++) {
@@ -268,7 +291,7 @@ static int bench_model(const char *path, const struct opts *o)
         int w = o->sizes[z][0], h = o->sizes[z][1];
         char name[160];
         snprintf(name, sizeof name, "cpu.%s.%dx%d.streams1", model, w, h);
-        rc = point(name, "cpu", m, 1, w, h, o->seconds);
+        rc = point(name, "cpu", m, 1, w, h, o->seconds, 0);
         for (int k = 0; k < o->n_modes && rc == 0; k++) {
             const struct mode *md = &modes_all[o->modes[k]];
             setenv("NF_CUDA_GRAPHS", md->graphs, 1);
@@ -277,7 +300,8 @@ static int bench_model(const char *path, const struct opts *o)
             for (int i = 0; i < o->n_streams && rc == 0; i++) {
                 snprintf(name, sizeof name, "cuda-%s.%s.%dx%d.streams%d",
                          md->name, model, w, h, o->streams[i]);
-                rc = point(name, "cuda", m, o->streams[i], w, h, o->seconds);
+                rc = point(name, "cuda", m, o->streams[i], w, h, o->seconds,
+                           md->heap);
             }
         }
     }

@@ -82,6 +82,14 @@ struct nf_backend_i {
      * returns 0 or the first error.
      */
     int (*predict)(struct nf_backend *b, struct nf_predict_item *items, int n);
+
+    /*
+     * Optional (NULL: the heap). Host memory of `bytes` that predict moves
+     * faster than any other (cuda: page-locked, transferred without a
+     * staging copy), zeroed, aligned to 64; and its release. Any thread.
+     */
+    void *(*host_alloc)(size_t bytes);
+    void (*host_free)(void *p);
 };
 
 struct nf_backend {

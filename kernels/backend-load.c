@@ -147,6 +147,16 @@ static int cuda_predict(struct nf_backend *b, struct nf_predict_item *items,
     return lib->predict(b, items, n);
 }
 
+static void *cuda_host_alloc(size_t bytes)
+{
+    return lib->host_alloc != NULL ? lib->host_alloc(bytes) : NULL;
+}
+
+static void cuda_host_free(void *p)
+{
+    lib->host_free(p);
+}
+
 const struct nf_backend_i nf__backend_cuda = {
     .name = "cuda",
     .corrections = 1, /* The library applies them (kernels/cuda/). */
@@ -159,4 +169,6 @@ const struct nf_backend_i nf__backend_cuda = {
     .slot_free = cuda_slot_free,
     .slot_reset = cuda_slot_reset,
     .predict = cuda_predict,
+    .host_alloc = cuda_host_alloc,
+    .host_free = cuda_host_free,
 };

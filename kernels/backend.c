@@ -15,6 +15,7 @@
  * best of all.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,6 +184,51 @@ int nf_backend_slot_new(struct nf_backend *b, struct nf_slot **out)
     pthread_mutex_unlock(&b->lock);
     *out = s;
     return 0;
+}
+
+/*
+ * Host buffers: a 64-byte header before the caller's bytes holds the
+ * function that frees the block, so nf_backend_host_free needs no backend
+ * (the CUDA library's is never unloaded, backend-load.c).
+ */
+#define HOST_HEADER 64
+
+typedef void (*host_free_fn)(void *);
+
+static void heap_free(void *p)
+{
+    free(p);
+}
+
+void *nf_backend_host_alloc(const struct nf_backend *b, size_t bytes)
+{
+    const struct nf_backend_i *i = b != NULL ? b->iface : NULL;
+    /* NF_CUDA_PINNED=0: the heap for every backend, to measure what the
+     * page-locked path buys (bench/RESULTS.md). */
+    const char *pin = getenv("NF_CUDA_PINNED");
+    int own = i != NULL && i->host_alloc != NULL && i->host_free != NULL &&
+              !(pin != NULL && strcmp(pin, "0") == 0);
+    host_free_fn release = own ? i->host_free : heap_free;
+    size_t total = (bytes + HOST_HEADER + 63) / 64 * 64;
+    uint8_t *base;
+    if (bytes > SIZE_MAX - 2 * HOST_HEADER)
+        return NULL;
+    base = own ? i->host_alloc(total) : aligned_alloc(64, total);
+    if (base == NULL)
+        return NULL;
+    if (!own)
+        memset(base, 0, total);
+    memcpy(base, &release, sizeof release);
+    return base + HOST_HEADER;
+}
+
+void nf_backend_host_free(void *p)
+{
+    host_free_fn release;
+    if (p == NULL)
+        return;
+    memcpy(&release, (uint8_t *)p - HOST_HEADER, sizeof release);
+    release((uint8_t *)p - HOST_HEADER);
 }
 
 void nf_backend_slot_free(struct nf_backend *b, struct nf_slot *s)

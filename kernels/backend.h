@@ -27,6 +27,7 @@
 #ifndef NF_BACKEND_H
 #define NF_BACKEND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct nf_model;
@@ -112,6 +113,20 @@ const struct nf_model *nf_backend_model(const struct nf_backend *b);
  * the cache holds resets the cache.
  */
 int nf_backend_slot_new(struct nf_backend *b, struct nf_slot **out);
+
+/*
+ * Memory for the pixels (and correction maps) that callers hand to
+ * nf_backend_predict with backend b: bytes long, zeroed, aligned to 64.
+ * On "cuda" it is page-locked, and predict moves such images and maps
+ * straight to and from the device instead of through its staging copy;
+ * elsewhere (or with b NULL) plain heap memory. NULL when out of memory.
+ * Free with nf_backend_host_free() only, which may run after b is freed.
+ * Any thread.
+ */
+void *nf_backend_host_alloc(const struct nf_backend *b, size_t bytes);
+
+/* Frees what nf_backend_host_alloc returned; accepts NULL. Any thread. */
+void nf_backend_host_free(void *p);
 
 /* Closes a slot; accepts NULL. */
 void nf_backend_slot_free(struct nf_backend *b, struct nf_slot *s);

@@ -169,7 +169,7 @@ static void free_buffers(struct nf_temporal *t)
     free(t->target);
     free(t->step);
     free(t->shown);
-    free(t->beta);
+    nf_backend_host_free(t->beta);
     free(t->motion);
     free(t->lp_in);
     free(t->lp_prev);
@@ -177,7 +177,7 @@ static void free_buffers(struct nf_temporal *t)
     free(t->lp_b);
     free(t->prev_in);
     free(t->disp);
-    free(t->anchor_px);
+    nf_backend_host_free(t->anchor_px);
     t->offset = t->target = t->step = NULL;
     t->lp_in = t->lp_prev = t->lp_a = t->lp_b = NULL;
     t->disp = t->beta = t->motion = NULL;
@@ -297,6 +297,18 @@ static int grow(void **p, size_t n, size_t sz)
     return 0;
 }
 
+/* The same for what predict reads or writes (the decay map, the anchor's
+ * output): the backend's host memory, which a GPU backend moves fastest. */
+static int grow_host(const struct nf_temporal *t, void **p, size_t bytes)
+{
+    void *q = nf_backend_host_alloc(t->b, bytes ? bytes : 1);
+    if (q == NULL)
+        return NF_ENOMEM;
+    nf_backend_host_free(*p);
+    *p = q;
+    return 0;
+}
+
 /*
  * Sizes the buffers for a width x height frame and the current grid_cell.
  * A change of either forgets the stream's history (the caller resets).
@@ -313,11 +325,11 @@ static int prepare(struct nf_temporal *t, int width, int height)
         if (rc == 0)
             rc = grow((void **)&t->disp, 3 * px, sizeof(float));
         if (rc == 0)
-            rc = grow((void **)&t->anchor_px, 3 * px, 1);
+            rc = grow_host(t, (void **)&t->anchor_px, 3 * px);
         if (rc == 0)
             rc = grow((void **)&t->shown, 3 * px, 1);
         if (rc == 0)
-            rc = grow((void **)&t->beta, px, sizeof(float));
+            rc = grow_host(t, (void **)&t->beta, px * sizeof(float));
         if (rc == 0)
             rc = grow((void **)&t->motion, px, sizeof(float));
         if (rc == 0)

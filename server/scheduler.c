@@ -98,20 +98,26 @@ struct batch_loop {
     struct batch *b;
     int anchors;
 };
-static int img_reserve(struct worker_img *w, size_t bytes)
+/* Makes w hold bytes for each image, from backend b's host memory (so
+ * that a GPU backend moves them without a staging copy). */
+static int img_reserve(struct worker_img *w, size_t bytes,
+                       const struct nf_backend *b)
 {
-    uint8_t *a, *b;
+    uint8_t *a, *c;
 
     if (w->cap >= bytes)
         return 0;
-    a = realloc(w->rgb_in, bytes);
-    if (!a)
+    a = nf_backend_host_alloc(b, bytes);
+    c = nf_backend_host_alloc(b, bytes);
+    if (!a || !c) {
+        nf_backend_host_free(a);
+        nf_backend_host_free(c);
         return NF_ENOMEM;
+    }
+    nf_backend_host_free(w->rgb_in);
+    nf_backend_host_free(w->rgb_out);
     w->rgb_in = a;
-    b = realloc(w->rgb_out, bytes);
-    if (!b)
-        return NF_ENOMEM;
-    w->rgb_out = b;
+    w->rgb_out = c;
     w->cap = bytes;
     return 0;
 }
@@ -123,7 +129,7 @@ static int decode_job(struct nf_jpeg *jpeg, struct nf_job *job,
     int wd = job->hdr.width, ht = job->hdr.height, err;
     uint64_t t0 = nf_now_us();
 
-    err = img_reserve(w, (size_t)wd * ht * 3);
+    err = img_reserve(w, (size_t)wd * ht * 3, job->backend);
     if (err)
         return err;
     err = nf_jpeg_decode_rgb(jpeg, job->in->data + job->payload_off,
@@ -564,8 +570,8 @@ static void free_sched(struct nf_sched *s)
 {
     for (int k = 0; k < NF_SCHED_SLOTS; k++)
         for (int i = 0; i < NF_SCHED_MAX_BATCH; i++) {
-            free(s->slot[k].img[i].rgb_in);
-            free(s->slot[k].img[i].rgb_out);
+            nf_backend_host_free(s->slot[k].img[i].rgb_in);
+            nf_backend_host_free(s->slot[k].img[i].rgb_out);
         }
     pthread_cond_destroy(&s->codec_cond);
     pthread_cond_destroy(&s->predict_cond);

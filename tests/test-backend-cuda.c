@@ -13,7 +13,9 @@
  * nf__cpu_run_float, ||a - b|| / ||b|| <= 1e-5), then every shipped model
  * through the public API in batches of 1 to 8 slots with resets,
  * resolution changes, odd sizes and drift corrections (8-bit outputs
- * within one level everywhere, 0.05 levels on average, as the dnnl test).
+ * within one level everywhere, 0.05 levels on average, as the dnnl test),
+ * half the images and every other decay map in page-locked memory from
+ * nf_backend_host_alloc (moved directly), the rest on the heap (staged).
  * Without a device it prints "SKIP backend_cuda_matches_cpu: no CUDA
  * device (...)" or the loader's other reason.
  *
@@ -359,6 +361,8 @@ struct streams {
     struct nf_image in[MAX_SLOTS], oa[MAX_SLOTS], ob[MAX_SLOTS];
     float grid[3 * 3 * 4], *map;
     int expect_fail; /* The next cuda call must fail (NF_CUDA_FAULT). */
+    int map_pinned;  /* map came from nf_backend_host_alloc. */
+    int calls;       /* stream_images calls. */
     int max;
     double sum;
     long n;
@@ -402,25 +406,61 @@ static int stream_batch(struct streams *st, int slots, int t)
     return 0;
 }
 
+/* Slot s's images: even slots in the CUDA backend's page-locked memory
+ * with dense rows (moved without the staging copy), odd ones on the heap
+ * with padded rows (through it). */
+static struct nf_image slot_image(const struct streams *st, int s, int w, int h)
+{
+    if (s % 2)
+        return image_new(w, h);
+    struct nf_image im = {nf_backend_host_alloc(st->cuda, (size_t)3 * w * h), w,
+                          h, 3 * w};
+    if (im.data != NULL)
+        memset(im.data, 0xAA, (size_t)3 * w * h);
+    return im;
+}
+
+static void slot_image_free(int s, struct nf_image *im)
+{
+    if (s % 2)
+        free(im->data);
+    else
+        nf_backend_host_free(im->data);
+    im->data = NULL;
+}
+
+static void map_free(struct streams *st)
+{
+    if (st->map_pinned)
+        nf_backend_host_free(st->map);
+    else
+        free(st->map);
+    st->map = NULL;
+}
+
 /* Images for every slot (freeing the previous ones): slot s gets size
- * sz[s % n_sz] ({height, width}). */
+ * sz[s % n_sz] ({height, width}). The decay map is page-locked every other
+ * call. */
 static int stream_images(struct streams *st, const int (*sz)[2], int n_sz)
 {
     size_t map = 0;
     for (int s = 0; s < MAX_SLOTS; s++) {
         int h = sz[s % n_sz][0], w = sz[s % n_sz][1];
-        free(st->in[s].data);
-        free(st->oa[s].data);
-        free(st->ob[s].data);
-        st->in[s] = image_new(w, h);
-        st->oa[s] = image_new(w, h);
-        st->ob[s] = image_new(w, h);
+        slot_image_free(s, &st->in[s]);
+        slot_image_free(s, &st->oa[s]);
+        slot_image_free(s, &st->ob[s]);
+        st->in[s] = slot_image(st, s, w, h);
+        st->oa[s] = slot_image(st, s, w, h);
+        st->ob[s] = slot_image(st, s, w, h);
         if (!st->in[s].data || !st->oa[s].data || !st->ob[s].data)
             return NF_ENOMEM;
         map = (size_t)w * h > map ? (size_t)w * h : map;
     }
-    free(st->map);
-    st->map = malloc(map * sizeof *st->map); /* Read as each item's size. */
+    map_free(st);
+    st->map_pinned = st->calls++ % 2;
+    /* Read as each item's size. */
+    st->map = st->map_pinned ? nf_backend_host_alloc(st->cuda, map * 4)
+                             : malloc(map * sizeof *st->map);
     if (st->map == NULL)
         return NF_ENOMEM;
     for (size_t i = 0; i < map; i++)
@@ -433,11 +473,11 @@ static void streams_free(struct streams *st)
     for (int s = 0; s < MAX_SLOTS; s++) {
         nf_backend_slot_free(st->ref, st->sr[s]);
         nf_backend_slot_free(st->cuda, st->sc[s]);
-        free(st->in[s].data);
-        free(st->oa[s].data);
-        free(st->ob[s].data);
+        slot_image_free(s, &st->in[s]);
+        slot_image_free(s, &st->oa[s]);
+        slot_image_free(s, &st->ob[s]);
     }
-    free(st->map);
+    map_free(st);
     nf_backend_free(st->ref);
     nf_backend_free(st->cuda);
 }

@@ -424,10 +424,47 @@ NF_TEST(backend_default_model_stylizes)
     nf_model_free(m);
 }
 
-NF_TEST_MAIN(NF_TEST_ENTRY(backend_list_and_auto) NF_TEST_ENTRY(
-    backend_cache_cold_start_ring_order_reset_resize)
-                 NF_TEST_ENTRY(backend_pads_and_crops_odd_sizes)
-                     NF_TEST_ENTRY(backend_identity_model_round_trips_any_size)
-                         NF_TEST_ENTRY(backend_rejects_bad_items)
-                             NF_TEST_ENTRY(backend_batch_matches_one_at_a_time)
-                                 NF_TEST_ENTRY(backend_default_model_stylizes))
+/* Host buffers: zeroed, aligned, writable, freed without the backend,
+ * with or without one; an impossible size is refused. */
+NF_TEST(backend_host_alloc_zeroed_aligned_and_freed)
+{
+    struct nf_model *m = ring_model();
+    struct nf_backend *b = NULL;
+    NF_CHECK(m != NULL);
+    NF_CHECK_INT_EQ(nf_backend_init("ref", m, 1, &b), 0);
+    const struct nf_backend *owners[] = {b, NULL};
+    for (int k = 0; k < 2; k++) {
+        size_t sizes[] = {1, 63, 64, 1000003};
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            uint8_t *p = nf_backend_host_alloc(owners[k], sizes[i]);
+            if (p == NULL) {
+                NF_CHECK(!"nf_backend_host_alloc returned NULL");
+                continue;
+            }
+            NF_CHECK_INT_EQ((uintptr_t)p % 64, 0);
+            size_t nonzero = 0;
+            for (size_t j = 0; j < sizes[i]; j++)
+                nonzero += p[j] != 0;
+            NF_CHECK_INT_EQ(nonzero, 0);
+            memset(p, 0x5A, sizes[i]);
+            nf_backend_host_free(p);
+        }
+    }
+    NF_CHECK(nf_backend_host_alloc(b, SIZE_MAX - 8) == NULL);
+    nf_backend_free(b); /* Buffers may outlive it: */
+    void *late = nf_backend_host_alloc(NULL, 16);
+    nf_backend_host_free(late);
+    nf_backend_host_free(NULL);
+    nf_model_free(m);
+}
+
+NF_TEST_MAIN(
+    NF_TEST_ENTRY(backend_list_and_auto)
+        NF_TEST_ENTRY(backend_cache_cold_start_ring_order_reset_resize)
+            NF_TEST_ENTRY(backend_pads_and_crops_odd_sizes)
+                NF_TEST_ENTRY(backend_identity_model_round_trips_any_size)
+                    NF_TEST_ENTRY(backend_rejects_bad_items) NF_TEST_ENTRY(
+                        backend_batch_matches_one_at_a_time)
+                        NF_TEST_ENTRY(backend_default_model_stylizes)
+                            NF_TEST_ENTRY(
+                                backend_host_alloc_zeroed_aligned_and_freed))

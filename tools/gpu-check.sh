@@ -9,7 +9,8 @@
 #              step's time, 1 and 8 streams at 640x480 and 1280x720
 #   server     the server on --backend auto (default codec threads) under
 #              nf-bench: 1, 8 and 32 streams at 30 fps and 32 as fast as it
-#              answers; then the same 32 with --codec-threads 1
+#              answers; then 32 with NF_CUDA_PINNED=0 (images on the heap)
+#              and 32 with --codec-threads 1
 #   fault      the server with NF_CUDA_FAULT=50 (every 50th forward pass
 #              fails with a real CUDA error) under 4 streams: it must keep
 #              serving, the failed frames reported as errors
@@ -95,6 +96,10 @@ for s in $STEPS; do
         bench_client --streams 32 --fps 0
         kill -TERM $srv; wait $srv; echo "server exit $?"
         head -n 3 "$OUT/server.log"
+        NF_CUDA_PINNED=0 serve server-heap.log
+        bench_client --streams 32 --fps 30
+        bench_client --streams 32 --fps 0
+        kill -TERM $srv; wait $srv; echo "server (heap images) exit $?"
         serve server-c1.log --codec-threads 1
         bench_client --streams 32 --fps 0
         kill -TERM $srv; wait $srv; echo "server (1 codec thread) exit $?"

@@ -113,6 +113,11 @@ struct stage {
     size_t in, out;   /* The 8-bit frame in and out, 3 * width * height. */
     size_t map, grid; /* The correction's decay map and offset grid. */
     size_t end;       /* Where the item's area ends. */
+    /* The caller's own page-locked memory (nf_backend_host_alloc), moved
+     * without the staging copy; NULL: through the staging. */
+    const uint8_t *src_in;
+    uint8_t *dst_out;
+    const float *src_map;
 };
 
 void nf__cuda_log(const char *file, int line, const char *call,
@@ -767,12 +772,31 @@ static size_t align_up(size_t n)
     return (n + STAGE_ALIGN - 1) / STAGE_ALIGN * STAGE_ALIGN;
 }
 
-/* Lays out item it's staging from *off on, advancing *off. */
+/* 1 if host memory p is page-locked (nf_backend_host_alloc's, say). */
+static int pinned(const void *p)
+{
+    cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+        cudaGetLastError(); /* Not an error: just not ours. */
+        return 0;
+    }
+    return a.type == cudaMemoryTypeHost;
+}
+
+/* Lays out item it's staging from *off on, advancing *off; notes what can
+ * move straight from or to the caller's memory. */
 static void stage_layout(const struct nf_predict_item *it, size_t *off,
                          struct stage *st)
 {
     size_t px = (size_t)it->in->width * it->in->height;
     const struct nf_correction *c = it->corr;
+    int dense_in = it->in->stride == 3 * it->in->width;
+    int dense_out = it->out->stride == 3 * it->out->width;
+    st->src_in = dense_in && pinned(it->in->data) ? it->in->data : NULL;
+    st->dst_out = dense_out && pinned(it->out->data) ? it->out->data : NULL;
+    st->src_map = c != NULL && c->decay_map != NULL && pinned(c->decay_map)
+                      ? c->decay_map
+                      : NULL;
     st->in = *off;
     *off += align_up(3 * px);
     st->out = *off;
@@ -786,21 +810,50 @@ static void stage_layout(const struct nf_predict_item *it, size_t *off,
     st->end = *off;
 }
 
-/* Copies the item's frame and correction into the pinned staging. */
+/* Copies into the pinned staging what cannot move from the caller's
+ * memory directly: the frame, the decay map, the offset grid. */
 static void stage_pack(uint8_t *host, const struct nf_predict_item *it,
                        const struct stage *st)
 {
     const struct nf_image *in = it->in;
     const struct nf_correction *c = it->corr;
     size_t row = (size_t)3 * in->width;
-    for (int y = 0; y < in->height; y++)
+    for (int y = 0; st->src_in == NULL && y < in->height; y++)
         memcpy(host + st->in + y * row, in->data + (size_t)y * in->stride, row);
-    if (c != NULL && c->decay_map != NULL)
+    if (c != NULL && c->decay_map != NULL && st->src_map == NULL)
         memcpy(host + st->map, c->decay_map,
                (size_t)in->width * in->height * sizeof(float));
     if (c != NULL && c->offset != NULL)
         memcpy(host + st->grid, c->offset,
                (size_t)3 * c->grid_w * c->grid_h * sizeof(float));
+}
+
+/* Enqueues the item's uploads, each from the caller's memory or from the
+ * staging. */
+static int stage_upload(struct cuda_backend *cb,
+                        const struct nf_predict_item *it,
+                        const struct stage *st)
+{
+    size_t px = (size_t)it->in->width * it->in->height;
+    const struct nf_correction *c = it->corr;
+    int rc = 0;
+    cudaStream_t s = cb->stream;
+    NF_CUDA_CHECK(cudaMemcpyAsync(cb->dev + st->in,
+                                  st->src_in ? st->src_in : cb->host + st->in,
+                                  3 * px, cudaMemcpyHostToDevice, s));
+    if (c != NULL && c->decay_map != NULL)
+        NF_CUDA_CHECK(cudaMemcpyAsync(
+            cb->dev + st->map,
+            st->src_map ? (const void *)st->src_map : cb->host + st->map,
+            px * sizeof(float), cudaMemcpyHostToDevice, s));
+    if (c != NULL && c->offset != NULL)
+        NF_CUDA_CHECK(
+            cudaMemcpyAsync(cb->dev + st->grid, cb->host + st->grid,
+                            (size_t)3 * c->grid_w * c->grid_h * sizeof(float),
+                            cudaMemcpyHostToDevice, s));
+    return 0;
+fail:
+    return rc;
 }
 
 /* Copies the item's 8-bit output from the staging into its image. */
@@ -886,9 +939,9 @@ static int item_after(struct cuda_backend *cb, struct nf_predict_item *it,
     }
     NF_CUDA_CHECK(
         nf__cuda_image_to_rgb(y, h, w, cb->dev + st->out, width, height, s));
-    NF_CUDA_CHECK(cudaMemcpyAsync(cb->host + st->out, cb->dev + st->out,
-                                  (size_t)3 * width * height,
-                                  cudaMemcpyDeviceToHost, s));
+    NF_CUDA_CHECK(cudaMemcpyAsync(
+        st->dst_out ? st->dst_out : cb->host + st->out, cb->dev + st->out,
+        (size_t)3 * width * height, cudaMemcpyDeviceToHost, s));
     if (k > 0) {
         int oldest = (cs->head + k - 1) % k;
         NF_CUDA_CHECK(nf__cuda_clamp01(y, cs->ring + oldest * plane, plane, s));
@@ -939,8 +992,8 @@ static void enqueue_pass(struct cuda_backend *cb, struct nf_predict_item *items,
     }
 }
 
-/* Sizes the staging for the valid items, lays them out into st, packs and
- * uploads them. */
+/* Sizes the staging for the valid items, lays them out into st, packs what
+ * must be packed and enqueues the uploads. */
 static int stage_all(struct cuda_backend *cb,
                      const struct nf_predict_item *items, int n,
                      struct stage *st)
@@ -958,14 +1011,12 @@ static int stage_all(struct cuda_backend *cb,
     }
     if (rc < 0)
         return rc;
-    for (int i = 0; i < n; i++)
-        if (items[i].status == 0)
+    /* Item by item, so the first uploads run while later items pack. */
+    for (int i = 0; i < n && rc == 0; i++)
+        if (items[i].status == 0) {
             stage_pack(cb->host, &items[i], &st[i]);
-    /* One upload; the output areas ride along (a few bytes of waste). */
-    NF_CUDA_CHECK(cudaMemcpyAsync(cb->dev, cb->host, off,
-                                  cudaMemcpyHostToDevice, cb->stream));
-    return 0;
-fail:
+            rc = stage_upload(cb, &items[i], &st[i]);
+        }
     return rc;
 }
 
@@ -1018,7 +1069,8 @@ static int cuda_predict(struct nf_backend *b, struct nf_predict_item *items,
         if (items[i].status == 1 && e != cudaSuccess)
             fail_item(&items[i], NF_EBACKEND);
         else if (items[i].status == 1) {
-            stage_unpack(cb->host, &items[i], &st[i]);
+            if (st[i].dst_out == NULL)
+                stage_unpack(cb->host, &items[i], &st[i]);
             items[i].status = 0;
         }
         if (items[i].status < 0 && first == 0)
@@ -1109,6 +1161,23 @@ void nf__cuda_stats(const struct nf_backend *b, struct nf_cuda_stats *out)
     out->find = cb->find;
 }
 
+/* Page-locked host memory, zeroed (backend.h: nf_backend_host_alloc). */
+static void *cuda_host_alloc(size_t bytes)
+{
+    void *p = NULL;
+    if (cudaHostAlloc(&p, bytes, cudaHostAllocPortable) != cudaSuccess) {
+        cudaGetLastError();
+        return NULL;
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+static void cuda_host_free(void *p)
+{
+    cudaFreeHost(p);
+}
+
 const struct nf_backend_i nf_cuda_backend = {
     .name = "cuda",
     .corrections = 1,
@@ -1121,4 +1190,6 @@ const struct nf_backend_i nf_cuda_backend = {
     .slot_free = cuda_slot_free,
     .slot_reset = cuda_slot_reset,
     .predict = cuda_predict,
+    .host_alloc = cuda_host_alloc,
+    .host_free = cuda_host_free,
 };
