@@ -53,6 +53,7 @@ struct nf_cuda_stats {
     long items;     /* Items they carried (items / passes: mean batch). */
     long captures;  /* Passes captured as a CUDA graph. */
     long replays;   /* Passes replayed from a captured graph. */
+    long direct;    /* Frames uploaded straight from page-locked memory. */
     int graphs;     /* 1 if graph capture is on (NF_CUDA_GRAPHS). */
     int half;       /* 1 in the reduced-precision mode (NF_CUDA_HALF). */
     int find;       /* 1 if algorithms are chosen by timing (NF_CUDA_FIND). */

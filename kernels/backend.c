@@ -209,10 +209,11 @@ void *nf_backend_host_alloc(const struct nf_backend *b, size_t bytes)
     int own = i != NULL && i->host_alloc != NULL && i->host_free != NULL &&
               !(pin != NULL && strcmp(pin, "0") == 0);
     host_free_fn release = own ? i->host_free : heap_free;
-    size_t total = (bytes + HOST_HEADER + 63) / 64 * 64;
+    size_t total;
     uint8_t *base;
     if (bytes > SIZE_MAX - 2 * HOST_HEADER)
         return NULL;
+    total = (bytes + HOST_HEADER + 63) / 64 * 64;
     base = own ? i->host_alloc(total) : aligned_alloc(64, total);
     if (base == NULL)
         return NULL;

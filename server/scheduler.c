@@ -98,6 +98,7 @@ struct batch_loop {
     struct batch *b;
     int anchors;
 };
+
 /* Makes w hold bytes for each image, from backend b's host memory (so
  * that a GPU backend moves them without a staging copy). */
 static int img_reserve(struct worker_img *w, size_t bytes,

@@ -534,10 +534,11 @@ static int streams_agree(const struct nf_model *m, int max_level,
         memcpy(&stats, &sym, sizeof stats);
         stats(st.cuda, cs);
         printf("  %s passes %ld (mean batch %.2f), graphs captured %ld, "
-               "replayed %ld; %d of %d convolutions on tensor cores\n",
+               "replayed %ld; %d of %d convolutions on tensor cores; %ld "
+               "frames uploaded from page-locked memory\n",
                nf_model_name(m), cs->passes,
                cs->passes ? (double)cs->items / cs->passes : 0.0, cs->captures,
-               cs->replays, cs->tensor_ops, cs->convs);
+               cs->replays, cs->tensor_ops, cs->convs, cs->direct);
     }
     streams_free(&st);
     return ok;
@@ -584,6 +585,7 @@ static int model_fp32_bad(const char *path, const struct nf_model *m, void *ctx)
         !(fe >= 0 && fe <= FLOAT_TOL) + !streams_agree(m, 1, MEAN_LEVEL, &cs);
     bad += !(cs.graphs == 1 && cs.captures > 0 && cs.replays > 0);
     bad += !(cs.items > cs.passes); /* Some passes carried several items. */
+    bad += !(cs.direct > 0 && cs.direct < cs.items); /* Both paths ran. */
     return bad;
 }
 

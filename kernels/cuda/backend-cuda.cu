@@ -841,6 +841,7 @@ static int stage_upload(struct cuda_backend *cb,
     NF_CUDA_CHECK(cudaMemcpyAsync(cb->dev + st->in,
                                   st->src_in ? st->src_in : cb->host + st->in,
                                   3 * px, cudaMemcpyHostToDevice, s));
+    cb->stats.direct += st->src_in != NULL;
     if (c != NULL && c->decay_map != NULL)
         NF_CUDA_CHECK(cudaMemcpyAsync(
             cb->dev + st->map,
