@@ -1,7 +1,7 @@
 #!/bin/sh
 # run.sh - nextframe's benchmarks (`make bench`): the compute kernels, the
-# server under load against the Python baseline in the same run, and
-# memory per session. Results (JSON, text, SVG plots) go to $OUT
+# server under load against the Python baseline in the same run, memory
+# per session, and the CUDA backend where a device exists. Results (JSON, text, SVG plots) go to $OUT
 # (default build/bench); bench/RESULTS.md records them by hand, with the
 # commands printed here.
 #
@@ -136,6 +136,14 @@ for server in nextframe baseline; do
     fi
     stop_srv
 done
+
+say "the CUDA backend (build/nf-cuda-bench; SKIP without a device)"
+echo "   $BUILD/nf-cuda-bench --seconds 1"
+"$BUILD/nf-cuda-bench" --seconds 1 >"$OUT/cuda.txt" 2>&1 || echo "   nf-cuda-bench failed: $OUT/cuda.txt"
+head -n 1 "$OUT/cuda.txt"
+if grep -q '\.fps:' "$OUT/cuda.txt"; then
+    $PY bench/plot-gpu.py "$OUT/cuda.txt" -o "$OUT/gpu-throughput.svg"
+fi
 
 say "plots"
 $PY bench/plot-bench.py "$OUT"/nextframe-*xmax-vga.json "$OUT"/baseline-*xmax-vga.json \
