@@ -161,6 +161,52 @@ static struct nf_model *nf_cmp_activation_model(size_t i)
     return finish(&b, 0, 1, "out");
 }
 
+/* The convolution variants both backend tests check: kernel, stride,
+ * padding, reflect (else zeros), groups, input and output channels. */
+static const int nf_cmp_conv_cases[][7] = {
+    {1, 1, 0, 0, 1, 8, 8},  {3, 1, 1, 0, 1, 8, 16},  {3, 1, 1, 1, 1, 16, 8},
+    {5, 1, 2, 1, 1, 4, 12}, {7, 1, 3, 1, 1, 3, 5},   {3, 2, 1, 1, 1, 8, 8},
+    {3, 2, 1, 0, 1, 8, 4},  {2, 2, 0, 0, 1, 6, 8},   {1, 2, 0, 0, 1, 8, 8},
+    {4, 4, 1, 1, 1, 4, 8},  {3, 1, 1, 1, 2, 8, 8},   {3, 1, 1, 1, 8, 8, 8},
+    {3, 2, 1, 0, 4, 8, 16}, {1, 1, 0, 0, 1, 36, 16},
+};
+#define NF_CMP_N_CONV_CASES                                                    \
+    (sizeof nf_cmp_conv_cases / sizeof nf_cmp_conv_cases[0])
+
+/*
+ * Conv case i (of nf_cmp_conv_cases) as a model: a 1x1 conv from the frame
+ * to its input channels, the conv itself, then activation act (an op name;
+ * NULL: none), one upsampling per halving of its stride (ups[0], ups[1]:
+ * upsample2x_* op names), and a 1x1 conv back to 3 channels. Its
+ * description goes to what. NULL if it does not load.
+ */
+static struct nf_model *nf_cmp_conv_model(size_t i, const char *act,
+                                          const char *const ups[2], char *what,
+                                          size_t cap)
+{
+    static const char *const up_names[] = {"u0", "u1"};
+    const int *c = nf_cmp_conv_cases[i];
+    const char *x = "c";
+    struct nf_mb b;
+    nf_mb_init(&b, 100 + (uint32_t)i);
+    conv_node(&b, "pre", "frame", 3, c[5], 1, 1, 0, "zeros", 1);
+    conv_node(&b, "c", "pre", c[5], c[6], c[0], c[1], c[2],
+              c[3] ? "reflect" : "zeros", c[4]);
+    if (act != NULL) {
+        nf_mb_node(&b, "'name':'a','op':'%s','inputs':['c']", act);
+        x = "a";
+    }
+    for (int s = c[1], u = 0; s > 1; s /= 2, u++) {
+        nf_mb_node(&b, "'name':'%s','op':'%s','inputs':['%s']", up_names[u],
+                   ups[u], x);
+        x = up_names[u];
+    }
+    conv_node(&b, "out", x, c[6], 3, 1, 1, 0, "zeros", 1);
+    snprintf(what, cap, "conv k%d s%d p%d %s g%d %d->%d", c[0], c[1], c[2],
+             c[3] ? "reflect" : "zeros", c[4], c[5], c[6]);
+    return finish(&b, 0, c[1], "out");
+}
+
 /* A test scene for frame t of slot s: gradients, moving shapes, noise. */
 static void scene(const struct nf_image *im, int t, int s)
 {

@@ -192,43 +192,16 @@ static int model_ok(run_float_fn run, struct nf_model *m, const char *what)
  * bias+relu (cuDNN fused), other activations (epilogue) and none. */
 static int convs_ok(run_float_fn run)
 {
-    /* k, stride, padding, reflect, groups, cin, cout. */
-    static const int cases[][7] = {
-        {1, 1, 0, 0, 1, 8, 8},  {3, 1, 1, 0, 1, 8, 16},  {3, 1, 1, 1, 1, 16, 8},
-        {5, 1, 2, 1, 1, 4, 12}, {7, 1, 3, 1, 1, 3, 5},   {3, 2, 1, 1, 1, 8, 8},
-        {3, 2, 1, 0, 1, 8, 4},  {2, 2, 0, 0, 1, 6, 8},   {1, 2, 0, 0, 1, 8, 8},
-        {4, 4, 1, 1, 1, 4, 8},  {3, 1, 1, 1, 2, 8, 8},   {3, 1, 1, 1, 8, 8, 8},
-        {3, 2, 1, 0, 4, 8, 16}, {1, 1, 0, 0, 1, 36, 16},
-    };
     static const char *const acts[] = {"relu", "sigmoid", NULL};
+    static const char *const ups[2] = {"upsample2x_nearest",
+                                       "upsample2x_nearest"};
     int ok = 1;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const int *c = cases[i];
+    for (size_t i = 0; i < NF_CMP_N_CONV_CASES; i++) {
         const char *act = acts[i % 3];
-        struct nf_mb b;
-        nf_mb_init(&b, 100 + (uint32_t)i);
-        conv_node(&b, "pre", "frame", 3, c[5], 1, 1, 0, "zeros", 1);
-        conv_node(&b, "c", "pre", c[5], c[6], c[0], c[1], c[2],
-                  c[3] ? "reflect" : "zeros", c[4]);
-        const char *x = "c";
-        if (act != NULL) {
-            nf_mb_node(&b, "'name':'a','op':'%s','inputs':['c']", act);
-            x = "a";
-        }
-        for (int s = c[1], u = 0; s > 1; s /= 2, u++) {
-            static const char *const up[] = {"u0", "u1", "u2"};
-            nf_mb_node(&b,
-                       "'name':'%s','op':'upsample2x_nearest',"
-                       "'inputs':['%s']",
-                       up[u], x);
-            x = up[u];
-        }
-        conv_node(&b, "out", x, c[6], 3, 1, 1, 0, "zeros", 1);
-        char what[96];
-        snprintf(what, sizeof what, "conv k%d s%d p%d %s g%d %d->%d %s", c[0],
-                 c[1], c[2], c[3] ? "reflect" : "zeros", c[4], c[5], c[6],
-                 act ? act : "-");
-        ok &= model_ok(run, finish(&b, 0, c[1], "out"), what);
+        char what[96], name[112];
+        struct nf_model *m = nf_cmp_conv_model(i, act, ups, what, sizeof what);
+        snprintf(name, sizeof name, "%s %s", what, act ? act : "-");
+        ok &= model_ok(run, m, name);
     }
     /* A conv without bias, and an asymmetric 3x4 kernel. */
     struct nf_mb b;
@@ -244,7 +217,6 @@ static int convs_ok(run_float_fn run)
     return ok;
 }
 
-/* The activations as node fields. */
 /* Every activation folded into a conv, alone, on the frame and as the
  * output (backend-compare.h). */
 static int activations_ok(run_float_fn run)

@@ -161,38 +161,13 @@ static int model_ok(struct nf_model *m, const char *what, double tol)
 
 NF_TEST(backend_dnnl_conv_variants_match_ref)
 {
+    static const char *const ups[2] = {"upsample2x_nearest",
+                                       "upsample2x_bilinear"};
     NEED_DNNL();
-    /* k, stride, padding, reflect, groups, cin, cout. */
-    static const int cases[][7] = {
-        {1, 1, 0, 0, 1, 8, 8},  {3, 1, 1, 0, 1, 8, 16},  {3, 1, 1, 1, 1, 16, 8},
-        {5, 1, 2, 1, 1, 4, 12}, {7, 1, 3, 1, 1, 3, 5},   {3, 2, 1, 1, 1, 8, 8},
-        {3, 2, 1, 0, 1, 8, 4},  {2, 2, 0, 0, 1, 6, 8},   {1, 2, 0, 0, 1, 8, 8},
-        {4, 4, 1, 1, 1, 4, 8},  {3, 1, 1, 1, 2, 8, 8},   {3, 1, 1, 1, 8, 8, 8},
-        {3, 2, 1, 0, 4, 8, 16}, {1, 1, 0, 0, 1, 36, 16},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const int *c = cases[i];
-        struct nf_mb b;
-        nf_mb_init(&b, 100 + (uint32_t)i);
-        conv_node(&b, "pre", "frame", 3, c[5], 1, 1, 0, "zeros", 1);
-        conv_node(&b, "c", "pre", c[5], c[6], c[0], c[1], c[2],
-                  c[3] ? "reflect" : "zeros", c[4]);
-        const char *x = "c";
-        if (c[1] >= 2) {
-            nf_mb_node(&b, "'name':'u1','op':'upsample2x_nearest',"
-                           "'inputs':['c']");
-            x = "u1";
-        }
-        if (c[1] == 4) {
-            nf_mb_node(&b, "'name':'u2','op':'upsample2x_bilinear',"
-                           "'inputs':['u1']");
-            x = "u2";
-        }
-        conv_node(&b, "out", x, c[6], 3, 1, 1, 0, "zeros", 1);
+    for (size_t i = 0; i < NF_CMP_N_CONV_CASES; i++) {
         char what[96];
-        snprintf(what, sizeof what, "conv k%d s%d p%d %s g%d %d->%d", c[0],
-                 c[1], c[2], c[3] ? "reflect" : "zeros", c[4], c[5], c[6]);
-        NF_CHECK(model_ok(finish(&b, 0, c[1], "out"), what, FLOAT_TOL));
+        struct nf_model *m = nf_cmp_conv_model(i, NULL, ups, what, sizeof what);
+        NF_CHECK(model_ok(m, what, FLOAT_TOL));
     }
 }
 
