@@ -1,13 +1,15 @@
 /*
  * backend-compare.h - what the tests of a backend against the reference
  * share (test-backend-dnnl.c, test-backend-cuda.c): random inputs, the
- * float comparison of one model run both ways, conv nodes for models built
- * with model-builder.h, and 8-bit test scenes and their differences.
+ * float comparison of one model run both ways, conv nodes and the models
+ * both build with model-builder.h, the walk over the shipped models, and
+ * 8-bit test scenes and their differences.
  * Header-only, for test files.
  */
 #ifndef NF_BACKEND_COMPARE_H
 #define NF_BACKEND_COMPARE_H
 
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -205,6 +207,36 @@ static struct nf_model *nf_cmp_conv_model(size_t i, const char *act,
     snprintf(what, cap, "conv k%d s%d p%d %s g%d %d->%d", c[0], c[1], c[2],
              c[3] ? "reflect" : "zeros", c[4], c[5], c[6]);
     return finish(&b, 0, c[1], "out");
+}
+
+/* Calls fn(path, model, ctx) for every shipped model; fn returns its
+ * failures. Returns their sum (1 if no model loads or none is found). */
+static int nf_cmp_each_shipped_model(int (*fn)(const char *,
+                                               const struct nf_model *, void *),
+                                     void *ctx)
+{
+    DIR *d = opendir("models");
+    struct dirent *e;
+    int bad = 0, n = 0;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        char path[512], err[512];
+        struct nf_model *m = NULL;
+        if (len < 12 || strcmp(e->d_name + len - 12, ".safetensors") != 0)
+            continue;
+        snprintf(path, sizeof path, "models/%s", e->d_name);
+        n++;
+        if (nf_model_load(path, &m, err, sizeof err) < 0) {
+            printf("  %s\n", err);
+            bad++;
+            continue;
+        }
+        bad += fn(path, m, ctx);
+        nf_model_free(m);
+    }
+    if (d != NULL)
+        closedir(d);
+    return n > 0 ? bad : 1;
 }
 
 /* A test scene for frame t of slot s: gradients, moving shapes, noise. */

@@ -23,7 +23,6 @@
  * points NF_CUDA_LIB at $BUILD/libnf-cuda.so (one directory above this
  * binary) when that file exists and the variable is unset.
  */
-#include <dirent.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -516,36 +515,6 @@ static int streams_agree(const struct nf_model *m, int max_level,
     return ok;
 }
 
-/* Calls fn(path, model, ctx) for every shipped model; fn returns its
- * failures. Returns their sum (1 if no model loads or none is found). */
-static int each_shipped_model(int (*fn)(const char *, const struct nf_model *,
-                                        void *),
-                              void *ctx)
-{
-    DIR *d = opendir("models");
-    struct dirent *e;
-    int bad = 0, n = 0;
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        char path[512], err[512];
-        struct nf_model *m = NULL;
-        if (len < 12 || strcmp(e->d_name + len - 12, ".safetensors") != 0)
-            continue;
-        snprintf(path, sizeof path, "models/%s", e->d_name);
-        n++;
-        if (nf_model_load(path, &m, err, sizeof err) < 0) {
-            printf("  %s\n", err);
-            bad++;
-            continue;
-        }
-        bad += fn(path, m, ctx);
-        nf_model_free(m);
-    }
-    if (d != NULL)
-        closedir(d);
-    return n > 0 ? bad : 1;
-}
-
 /* FP32 with graphs: floats within FLOAT_TOL, streams within one level, and
  * the graphs and batching really used. */
 static int model_fp32_bad(const char *path, const struct nf_model *m, void *ctx)
@@ -569,7 +538,7 @@ NF_TEST(backend_cuda_matches_cpu)
     NF_CHECK(elementwise_ok(run));
     NF_CHECK(resample_ok(run));
     NF_CHECK(outputs_ok(run));
-    NF_CHECK_INT_EQ(each_shipped_model(model_fp32_bad, &run), 0);
+    NF_CHECK_INT_EQ(nf_cmp_each_shipped_model(model_fp32_bad, &run), 0);
 }
 
 /* NF_CUDA_GRAPHS=0: the same results, every pass run directly. */
@@ -588,7 +557,7 @@ NF_TEST(backend_cuda_without_graphs_matches_cpu)
     NEED_CUDA(run);
     (void)run;
     setenv("NF_CUDA_GRAPHS", "0", 1);
-    int bad = each_shipped_model(model_no_graphs_bad, NULL);
+    int bad = nf_cmp_each_shipped_model(model_no_graphs_bad, NULL);
     unsetenv("NF_CUDA_GRAPHS");
     NF_CHECK_INT_EQ(bad, 0);
 }
@@ -609,7 +578,7 @@ NF_TEST(backend_cuda_half_matches_cpu)
 {
     NEED_CUDA(run);
     setenv("NF_CUDA_HALF", "1", 1);
-    int bad = each_shipped_model(model_half_bad, &run);
+    int bad = nf_cmp_each_shipped_model(model_half_bad, &run);
     unsetenv("NF_CUDA_HALF");
     NF_CHECK_INT_EQ(bad, 0);
 }
