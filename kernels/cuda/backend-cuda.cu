@@ -1033,15 +1033,16 @@ static int cuda_predict(struct nf_backend *b, struct nf_predict_item *items,
     struct cuda_backend *cb = (struct cuda_backend *)b->context;
     struct stage *st = (struct stage *)calloc((size_t)n, sizeof *st);
     int *group = (int *)malloc((size_t)n * sizeof *group);
-    char *done = (char *)calloc((size_t)n, 1);
-    int rc = st && group && done ? 0 : NF_ENOMEM, first = 0;
+    int rc = st && group ? 0 : NF_ENOMEM, first = 0;
     cudaError_t e = cudaSuccess;
     if (rc == 0 && (e = cudaSetDevice(cb->device)) != cudaSuccess)
         rc = NF_EBACKEND;
     if (rc == 0)
         rc = stage_all(cb, items, n, st);
+    /* An item leaves status 0 once its pass is enqueued (pending or
+     * failed), so status 0 marks those not yet in a pass. */
     for (int i = 0; i < n; i++) {
-        if (items[i].status != 0 || done[i])
+        if (items[i].status != 0)
             continue;
         if (rc < 0) {
             fail_item(&items[i], rc);
@@ -1051,13 +1052,11 @@ static int cuda_predict(struct nf_backend *b, struct nf_predict_item *items,
         int h, w, hj, wj, count = 0;
         padded(cb, &items[i], &h, &w);
         for (int j = i; j < n && count < MAX_PASS; j++) {
-            if (items[j].status != 0 || done[j])
+            if (items[j].status != 0)
                 continue;
             padded(cb, &items[j], &hj, &wj);
-            if (hj == h && wj == w) {
+            if (hj == h && wj == w)
                 group[count++] = j;
-                done[j] = 1;
-            }
         }
         enqueue_pass(cb, items, st, group, count, h, w);
     }
@@ -1079,7 +1078,6 @@ static int cuda_predict(struct nf_backend *b, struct nf_predict_item *items,
     }
     free(st);
     free(group);
-    free(done);
     return first;
 }
 
