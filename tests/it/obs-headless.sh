@@ -253,6 +253,9 @@ if [ $rc -ne 0 ]; then
     cat "$C"/crashes/* >"$BUILD/test-logs/obs-crash.txt" 2>/dev/null &&
         echo "OBS's crash report: $BUILD/test-logs/obs-crash.txt" &&
         grep -m 12 -E '^ *[0-9a-f]{8,}|Thread|nextframe' "$BUILD/test-logs/obs-crash.txt"
+    # Where in OBS's own shutdown it stopped (modules unloaded or not).
+    echo "--- the end of OBS's log:"
+    tail -n 12 "$C"/logs/*.txt
     fail "OBS exited with status $rc after SIGINT"
 fi
 grep -q "connected to $URL" "$C"/logs/*.txt || fail "no 'connected' line in OBS's log"
