@@ -40,6 +40,7 @@ struct inst {
     int h, w;
     size_t *off;   /* (n_bufs) float offset of each buffer in the arena. */
     size_t floats; /* Arena floats this resolution needs. */
+    size_t hrows;  /* Arena offset of the offset's per-thread scratch. */
     /* (n_steps) per thread mode (0: one thread, 1: the team); NULL until
      * that mode first runs here. Only CONV steps have primitives. */
     struct nf_dnnl_conv_rt *conv[2];
@@ -308,6 +309,11 @@ static int inst_new(struct dnnl_ctx *d, int h, int w, struct inst **out)
     in->h = h;
     in->w = w;
     int rc = layout_arena(p, in);
+    /* After the buffers: the drift offset's scratch, one per thread (in
+     * the arena rather than an allocation of its own, which would sit in
+     * the predict thread's malloc arena and keep it from shrinking). */
+    in->hrows = in->floats;
+    in->floats += (size_t)d->team * nf__dnnl_offset_scratch(w);
     if (rc == 0)
         rc =
             grow((void **)&d->arena, &d->arena_cap, in->floats * sizeof(float));
@@ -377,6 +383,8 @@ struct task {
     const double *mean, *rstd;
     /* Corrections. */
     const struct nf_correction *corr;
+    const struct nf_dnnl_rt *caches; /* DECAY: the entries (x: the frame). */
+    int n_caches;
     const struct nf_dnnl_offset *offset;
 };
 
@@ -403,11 +411,16 @@ static void task_rows(const struct task *t, int u0, int u1, int thread)
                                      &t->step->tail, u0, u1);
         break;
     case TASK_DECAY:
-        nf__dnnl_decay_rows(&t->y, &t->x, t->corr->decay_map, t->corr->decay,
-                            t->rgb->width, t->rgb->height, u0, u1);
+        nf__dnnl_decay_cells(t->caches, t->n_caches, &t->x, t->corr->decay_map,
+                             t->corr->decay, t->rgb->width, t->rgb->height, u0,
+                             u1);
         break;
     case TASK_OFFSET:
-        nf__dnnl_offset_rows(&t->y, t->offset, t->rgb, u0, u1);
+        nf__dnnl_offset_cells(&t->y, t->offset, t->rgb,
+                              t->offset->scratch +
+                                  (size_t)thread *
+                                      nf__dnnl_offset_scratch(t->y.w),
+                              u0, u1);
         break;
     default: /* The input conversion. */
         nf__dnnl_from_rgb_rows(t->rgb, &t->y, u0, u1);
@@ -563,14 +576,17 @@ static void load_inputs(struct dnnl_ctx *d, const struct inst *in,
         s->warm = 1;
     } else if (io->corr != NULL &&
                (io->corr->decay > 0.0f || io->corr->decay_map != NULL)) {
-        for (int j = 0; j < p->k; j++) {
-            struct task t = {.kind = TASK_DECAY,
-                             .x = frame,
-                             .rgb = io->in,
-                             .corr = io->corr};
-            t.y = resolve(d, in, s, &p->cache[j]);
-            parallel(threads, t.y.h, &t);
-        }
+        /* Every entry in one pass: the frame and beta read once a cell. */
+        struct nf_dnnl_rt caches[NF_MAX_CACHE];
+        for (int j = 0; j < p->k; j++)
+            caches[j] = resolve(d, in, s, &p->cache[j]);
+        struct task t = {.kind = TASK_DECAY,
+                         .x = frame,
+                         .rgb = io->in,
+                         .corr = io->corr,
+                         .caches = caches,
+                         .n_caches = p->k};
+        parallel(threads, nf__dnnl_cell_rows(&frame), &t);
     }
 }
 
@@ -580,12 +596,13 @@ static void apply_offset(struct dnnl_ctx *d, const struct inst *in,
                          const struct dnnl_slot *s, const struct frame_io *io)
 {
     const struct nf_correction *c = io->corr;
-    struct nf_dnnl_offset off = {c->offset,     c->grid_w,      c->grid_h,
-                                 io->in->width, io->in->height, d->axis};
+    struct nf_dnnl_offset off = {c->offset,           c->grid_w,      c->grid_h,
+                                 io->in->width,       io->in->height, d->axis,
+                                 d->arena + in->hrows};
     nf__dnnl_offset_axis(in->w, c->grid_w, io->in->width, d->axis);
     struct task t = {.kind = TASK_OFFSET, .rgb = io->out, .offset = &off};
     t.y = resolve(d, in, s, &d->prog.output);
-    parallel(d->mode ? d->team : 1, t.y.h, &t);
+    parallel(d->mode ? d->team : 1, nf__dnnl_cell_rows(&t.y), &t);
 }
 
 static int run_frame(struct dnnl_ctx *d, const struct inst *in,

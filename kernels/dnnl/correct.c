@@ -6,23 +6,119 @@
  * that results match the reference exactly; this file only walks the
  * views. The offset's bilinear axis positions are computed once per column
  * (and per row) instead of per element.
+ *
+ * Both passes work on cell rows (a thread owns whole cells). Where the
+ * views are the shipped models' layout, cells of 2 x 2 pixels whose 12
+ * floats are contiguous (channels, then pixels: cstride 1, sstride 3), a
+ * cell is one AVX-512 vector: the decay does every cache entry of a cell
+ * with one beta vector and one read of the frame; the offset blends two
+ * precomputed rows (below). The operations are the scalar code's, in the
+ * same order (separate multiply and add), so results are bit-identical.
  */
 #include "correct.h"
 #include "dnnl-impl.h"
+#include "simd.h"
 
-void nf__dnnl_decay_rows(const struct nf_dnnl_rt *cache,
+int nf__dnnl_cell_rows(const struct nf_dnnl_rt *v)
+{
+    return (v->h + v->r - 1) / v->r;
+}
+
+/* Pixel rows [y0, y1) of the cell rows [cy0, cy1) of v. */
+static void pixel_rows(const struct nf_dnnl_rt *v, int cy0, int cy1, int *y0,
+                       int *y1)
+{
+    *y0 = cy0 * v->r;
+    *y1 = cy1 * v->r < v->h ? cy1 * v->r : v->h;
+}
+
+/* Views whose cells are one vector of 2 x 2 RGB pixels (see above). */
+static int cell_vector(const struct nf_dnnl_rt *v)
+{
+    return v->r == 2 && v->c == 3 && v->cstride == 1 && v->sstride == 3 &&
+           v->h % 2 == 0 && v->w % 2 == 0;
+}
+
+static void decay_rows_c(const struct nf_dnnl_rt *cache, int k,
                          const struct nf_dnnl_rt *frame, const float *map,
                          float decay, int width, int height, int y0, int y1)
 {
     for (int y = y0; y < y1; y++)
-        for (int x = 0; x < cache->w; x++) {
+        for (int x = 0; x < frame->w; x++) {
             float beta = nf_corr_beta_at(map, decay, x, y, width, height);
-            float *c = nf__dnnl_px(cache, y, x);
             const float *f = nf__dnnl_px(frame, y, x);
-            for (int k = 0; k < 3; k++)
-                c[k * cache->cstride] = nf_corr_decay(
-                    c[k * cache->cstride], f[k * frame->cstride], beta);
+            for (int j = 0; j < k; j++) {
+                float *c = nf__dnnl_px(&cache[j], y, x);
+                for (int ch = 0; ch < 3; ch++)
+                    c[ch * cache[j].cstride] = nf_corr_decay(
+                        c[ch * cache[j].cstride], f[ch * frame->cstride], beta);
+            }
         }
+}
+
+#ifdef NF_DNNL_AVX512
+/* Lane L of a cell holds pixel L / 3 (0, 1 top; 2, 3 bottom), channel
+ * L % 3; lanes 12-15 are unused. */
+#define CELL_LANES 0x0fff
+
+/* The four pixels' betas of the cell at (x, y) (top left), as lanes. */
+NF_DNNL_TARGET static __m512 cell_beta(const float *map, float decay, int x,
+                                       int y, int width, int height)
+{
+    if (map == NULL)
+        return _mm512_set1_ps(decay);
+    const __m512i spread =
+        _mm512_setr_epi32(0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3);
+    __m128 b =
+        _mm_setr_ps(nf_corr_beta_at(map, decay, x, y, width, height),
+                    nf_corr_beta_at(map, decay, x + 1, y, width, height),
+                    nf_corr_beta_at(map, decay, x, y + 1, width, height),
+                    nf_corr_beta_at(map, decay, x + 1, y + 1, width, height));
+    return _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(b));
+}
+
+NF_DNNL_TARGET static void
+decay_cells_avx512(const struct nf_dnnl_rt *cache, int k,
+                   const struct nf_dnnl_rt *frame, const float *map,
+                   float decay, int width, int height, int cy0, int cy1)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int cy = cy0; cy < cy1; cy++) {
+        const float *f = frame->p + cy * frame->row;
+        for (int cx = 0; cx < frame->w / 2; cx++, f += frame->pix) {
+            __m512 beta = cell_beta(map, decay, 2 * cx, 2 * cy, width, height);
+            __m512 keep = _mm512_sub_ps(one, beta);
+            __m512 in = _mm512_maskz_loadu_ps(CELL_LANES, f);
+            for (int j = 0; j < k; j++) {
+                float *c = cache[j].p + cy * cache[j].row +
+                           (ptrdiff_t)cx * cache[j].pix;
+                __m512 v = _mm512_maskz_loadu_ps(CELL_LANES, c);
+                v = _mm512_add_ps(_mm512_mul_ps(keep, v),
+                                  _mm512_mul_ps(beta, in));
+                _mm512_mask_storeu_ps(c, CELL_LANES, v);
+            }
+        }
+    }
+}
+#endif
+
+void nf__dnnl_decay_cells(const struct nf_dnnl_rt *cache, int k,
+                          const struct nf_dnnl_rt *frame, const float *map,
+                          float decay, int width, int height, int cy0, int cy1)
+{
+#ifdef NF_DNNL_AVX512
+    int simd = nf__dnnl_avx512() && cell_vector(frame);
+    for (int j = 0; j < k; j++)
+        simd = simd && cell_vector(&cache[j]) && cache[j].w == frame->w;
+    if (simd) {
+        decay_cells_avx512(cache, k, frame, map, decay, width, height, cy0,
+                           cy1);
+        return;
+    }
+#endif
+    int y0, y1;
+    pixel_rows(frame, cy0, cy1, &y0, &y1);
+    decay_rows_c(cache, k, frame, map, decay, width, height, y0, y1);
 }
 
 void nf__dnnl_offset_axis(int n_out, int n_grid, int size,
@@ -32,30 +128,147 @@ void nf__dnnl_offset_axis(int n_out, int n_grid, int size,
         nf_corr_axis(o, size, n_grid, &axis[o].i0, &axis[o].i1, &axis[o].l);
 }
 
-void nf__dnnl_offset_rows(const struct nf_dnnl_rt *v,
-                          const struct nf_dnnl_offset *off,
-                          const struct nf_image *rgb, int y0, int y1)
+/*
+ * The offset is separable: a pixel row blends two grid rows, each first
+ * interpolated along x ("top" and "bot" of nf_corr_offset_at). Those
+ * x-interpolated grid rows change only every few pixel rows, so each is
+ * computed once into the thread's scratch (3 floats per padded column,
+ * pixel-major like the cells) and reused; a pixel then costs one blend.
+ * A cell row needs at most three grid rows (two per pixel row, and the
+ * two pixel rows' pairs overlap); four buffers hold them.
+ */
+#define HROWS 4
+
+struct hrows {
+    float *buf[HROWS];
+    int gy[HROWS]; /* Grid row each buffer holds, -1 for none. */
+};
+
+/* Grid row gy interpolated along x, for every padded column: out[3x + c]. */
+static void grid_row_x(const struct nf_dnnl_offset *off, int w, int gy,
+                       float *out)
 {
-    int gw = off->gw, gh = off->gh;
-    for (int y = y0; y < y1; y++) {
-        struct nf_dnnl_axis ay;
-        nf_corr_axis(y, off->height, gh, &ay.i0, &ay.i1, &ay.l);
-        for (int x = 0; x < v->w; x++) {
-            const struct nf_dnnl_axis *ax = &off->x[x];
-            float *p = nf__dnnl_px(v, y, x);
-            for (int c = 0; c < 3; c++) {
-                /* nf_corr_offset_at() with the axes looked up. */
-                const float *g = off->grid + (size_t)c * gw * gh;
-                float top = (1.0f - ax->l) * g[ay.i0 * gw + ax->i0] +
-                            ax->l * g[ay.i0 * gw + ax->i1];
-                float bot = (1.0f - ax->l) * g[ay.i1 * gw + ax->i0] +
-                            ax->l * g[ay.i1 * gw + ax->i1];
-                float o =
-                    p[c * v->cstride] + ((1.0f - ay.l) * top + ay.l * bot);
-                p[c * v->cstride] = o > 0 ? (o < 1 ? o : 1.0f) : 0.0f;
-            }
+    int gw = off->gw;
+    for (int x = 0; x < w; x++) {
+        const struct nf_dnnl_axis *ax = &off->x[x];
+        for (int c = 0; c < 3; c++) {
+            const float *g = off->grid + ((size_t)c * off->gh + gy) * gw;
+            out[3 * x + c] = (1.0f - ax->l) * g[ax->i0] + ax->l * g[ax->i1];
         }
-        if (rgb != NULL)
+    }
+}
+
+/* The x-interpolated grid row gy; a row not held yet goes into a buffer
+ * that holds none of the n rows in need[] (those still to be read). */
+static const float *hrow(struct hrows *h, const struct nf_dnnl_offset *off,
+                         int w, int gy, const int *need, int n)
+{
+    int free_i = -1;
+    for (int i = 0; i < HROWS; i++) {
+        if (h->gy[i] == gy)
+            return h->buf[i];
+        int needed = 0;
+        for (int k = 0; k < n; k++)
+            needed |= h->gy[i] == need[k];
+        if (!needed && free_i < 0)
+            free_i = i;
+    }
+    grid_row_x(off, w, gy, h->buf[free_i]);
+    h->gy[free_i] = gy;
+    return h->buf[free_i];
+}
+
+/* Pixel row y's top and bot rows (need: the rows still to be read). */
+static void row_pair(struct hrows *h, const struct nf_dnnl_offset *off, int w,
+                     const struct nf_dnnl_axis *ay, const int *need, int n,
+                     const float **top, const float **bot)
+{
+    *top = hrow(h, off, w, ay->i0, need, n);
+    *bot = hrow(h, off, w, ay->i1, need, n);
+}
+
+static void offset_row_c(const struct nf_dnnl_rt *v,
+                         const struct nf_dnnl_offset *off, struct hrows *h,
+                         int y)
+{
+    struct nf_dnnl_axis ay;
+    nf_corr_axis(y, off->height, off->gh, &ay.i0, &ay.i1, &ay.l);
+    const float *top, *bot;
+    row_pair(h, off, v->w, &ay, &ay.i0, 2, &top, &bot);
+    for (int x = 0; x < v->w; x++) {
+        float *p = nf__dnnl_px(v, y, x);
+        for (int c = 0; c < 3; c++) {
+            /* nf_corr_offset_at() with top and bot looked up. */
+            float o = p[c * v->cstride] +
+                      ((1.0f - ay.l) * top[3 * x + c] + ay.l * bot[3 * x + c]);
+            p[c * v->cstride] = o > 0 ? (o < 1 ? o : 1.0f) : 0.0f;
+        }
+    }
+}
+
+#ifdef NF_DNNL_AVX512
+/* Cell row cy: lanes 0-5 are pixel row 2 cy (two pixels), 6-11 the next;
+ * each lane blends its own row's top and bot. The bottom lanes load from
+ * 6 floats before the cell's offset (buffers have a margin in front). */
+NF_DNNL_TARGET static void offset_cells_avx512(const struct nf_dnnl_rt *v,
+                                               const struct nf_dnnl_offset *off,
+                                               struct hrows *h, int cy)
+{
+    struct nf_dnnl_axis a[2];
+    for (int i = 0; i < 2; i++)
+        nf_corr_axis(2 * cy + i, off->height, off->gh, &a[i].i0, &a[i].i1,
+                     &a[i].l);
+    int need[4] = {a[0].i0, a[0].i1, a[1].i0, a[1].i1};
+    const float *t0, *b0, *t1, *b1;
+    row_pair(h, off, v->w, &a[0], need, 4, &t0, &b0);
+    row_pair(h, off, v->w, &a[1], need, 4, &t1, &b1);
+    const __mmask16 top = 0x003f, bottom = 0x0fc0;
+    __m512 ly = _mm512_mask_blend_ps(top, _mm512_set1_ps(a[1].l),
+                                     _mm512_set1_ps(a[0].l));
+    __m512 ky = _mm512_sub_ps(_mm512_set1_ps(1.0f), ly);
+    float *p = v->p + cy * v->row;
+    for (int cx = 0; cx < v->w / 2; cx++, p += v->pix) {
+        __m512 t = _mm512_maskz_loadu_ps(top, t0 + 6 * cx);
+        t = _mm512_mask_loadu_ps(t, bottom, t1 + 6 * cx - 6);
+        __m512 b = _mm512_maskz_loadu_ps(top, b0 + 6 * cx);
+        b = _mm512_mask_loadu_ps(b, bottom, b1 + 6 * cx - 6);
+        __m512 o = _mm512_add_ps(_mm512_mul_ps(ky, t), _mm512_mul_ps(ly, b));
+        o = _mm512_add_ps(_mm512_maskz_loadu_ps(CELL_LANES, p), o);
+        _mm512_mask_storeu_ps(p, CELL_LANES, nf__dnnl_clamp01_16(o));
+    }
+}
+#endif
+
+size_t nf__dnnl_offset_scratch(int w)
+{
+    return (size_t)HROWS * (3 * (size_t)w + NF_DNNL_HROW_MARGIN);
+}
+
+void nf__dnnl_offset_cells(const struct nf_dnnl_rt *v,
+                           const struct nf_dnnl_offset *off,
+                           const struct nf_image *rgb, float *scratch, int cy0,
+                           int cy1)
+{
+    struct hrows h;
+    for (int i = 0; i < HROWS; i++) {
+        h.buf[i] = scratch + NF_DNNL_HROW_MARGIN +
+                   (size_t)i * (3 * (size_t)v->w + NF_DNNL_HROW_MARGIN);
+        h.gy[i] = -1;
+    }
+#ifdef NF_DNNL_AVX512
+    int simd = nf__dnnl_avx512() && cell_vector(v);
+#endif
+    for (int cy = cy0; cy < cy1; cy++) {
+        int y0, y1;
+        pixel_rows(v, cy, cy + 1, &y0, &y1);
+#ifdef NF_DNNL_AVX512
+        if (simd)
+            offset_cells_avx512(v, off, &h, cy);
+        else
+#endif
+            for (int y = y0; y < y1; y++)
+                offset_row_c(v, off, &h, y);
+        for (int y = y0; rgb != NULL && y < y1; y++)
             nf__dnnl_to_rgb_cols(rgb, v, y, 0);
     }
 }

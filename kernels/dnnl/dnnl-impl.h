@@ -379,10 +379,14 @@ void nf__dnnl_to_planar(const struct nf_dnnl_rt *v, float *dst);
 
 /* correct.c: drift correction (backend.h, kernels/correct.h). */
 
-/* Rows [y0, y1) of a cache view decayed toward the frame view. */
-void nf__dnnl_decay_rows(const struct nf_dnnl_rt *cache,
-                         const struct nf_dnnl_rt *frame, const float *map,
-                         float decay, int width, int height, int y0, int y1);
+/* Cell rows of v: the units the decay and offset passes split. */
+int nf__dnnl_cell_rows(const struct nf_dnnl_rt *v);
+
+/* Cell rows [cy0, cy1) of the k cache views cache[] decayed toward the
+ * frame view (of the same size). */
+void nf__dnnl_decay_cells(const struct nf_dnnl_rt *cache, int k,
+                          const struct nf_dnnl_rt *frame, const float *map,
+                          float decay, int width, int height, int cy0, int cy1);
 
 /* One bilinear axis position of the offset field. */
 struct nf_dnnl_axis {
@@ -396,6 +400,7 @@ struct nf_dnnl_offset {
     int gw, gh;
     int width, height;            /* The unpadded frame. */
     const struct nf_dnnl_axis *x; /* One per padded column. */
+    float *scratch; /* nf__dnnl_offset_scratch(padded width) per thread. */
 };
 
 /* axis[o] for o < n_out: position of output index o of `size` on a grid of
@@ -403,10 +408,18 @@ struct nf_dnnl_offset {
 void nf__dnnl_offset_axis(int n_out, int n_grid, int size,
                           struct nf_dnnl_axis *axis);
 
-/* Rows [y0, y1) of the unclamped output v: adds the offset, clamps, and
- * writes the 8-bit rows into rgb (if not NULL). */
-void nf__dnnl_offset_rows(const struct nf_dnnl_rt *v,
-                          const struct nf_dnnl_offset *off,
-                          const struct nf_image *rgb, int y0, int y1);
+/* Floats in front of each row buffer of the offset's scratch. */
+#define NF_DNNL_HROW_MARGIN 16
+
+/* Floats of one thread's scratch for the offset of a padded width w. */
+size_t nf__dnnl_offset_scratch(int w);
+
+/* Cell rows [cy0, cy1) of the unclamped output v: adds the offset,
+ * clamps, and writes the 8-bit rows into rgb (if not NULL). scratch:
+ * nf__dnnl_offset_scratch(v->w) floats of the calling thread's own. */
+void nf__dnnl_offset_cells(const struct nf_dnnl_rt *v,
+                           const struct nf_dnnl_offset *off,
+                           const struct nf_image *rgb, float *scratch, int cy0,
+                           int cy1);
 
 #endif /* NF_DNNL_IMPL_H */
