@@ -28,14 +28,19 @@ skip() {
 }
 
 # start_server [extra nextframe args...]: sets SERVER_PID, PORT, URL, BASE.
+# The previous server's output goes first: the new server's shell may
+# truncate the file only after this loop has read it (the old line found,
+# then an empty file parsed: an empty port; the likely cause of two
+# obs-headless failures under load, where the server is started twice).
 start_server() {
+    rm -f "$NF_TMP/server.out"
     "$BUILD/nextframe" --host 127.0.0.1 --port 0 "$@" \
         >"$NF_TMP/server.out" 2>"$NF_TMP/server.err" &
     SERVER_PID=$!
     i=0
     while [ $i -lt 100 ]; do
-        if grep -q '^listening on http://' "$NF_TMP/server.out" 2>/dev/null; then
-            BASE=$(sed -n 's/^listening on \(http:[^ ]*\)$/\1/p' "$NF_TMP/server.out")
+        BASE=$(sed -n 's/^listening on \(http:[^ ]*\)$/\1/p' "$NF_TMP/server.out" 2>/dev/null)
+        if [ -n "$BASE" ]; then
             PORT=${BASE##*:}
             URL="ws://127.0.0.1:$PORT/v1/stream"
             return 0
