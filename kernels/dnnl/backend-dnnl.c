@@ -365,9 +365,10 @@ static int get_inst(struct dnnl_ctx *d, int h, int w, struct inst **out)
 
 /* --- Running steps. --- */
 
-#define TASK_INPUT  (-1) /* task.kind of the input conversion, */
-#define TASK_DECAY  (-2) /* of the cache decay, */
-#define TASK_OFFSET (-3) /* and of the output offset. */
+#define TASK_INPUT       (-1) /* task.kind of the input conversion, */
+#define TASK_DECAY       (-2) /* of the cache decay, */
+#define TASK_OFFSET      (-3) /* of the output offset, */
+#define TASK_INPUT_DECAY (-4) /* and of the conversion and decay at once. */
 
 /* A range of units of one kernel call, for the thread team. */
 struct task {
@@ -414,6 +415,15 @@ static void task_rows(const struct task *t, int u0, int u1, int thread)
         nf__dnnl_decay_cells(t->caches, t->n_caches, &t->x, t->corr->decay_map,
                              t->corr->decay, t->rgb->width, t->rgb->height, u0,
                              u1);
+        break;
+    case TASK_INPUT_DECAY:
+        for (int cy = u0; cy < u1; cy++) {
+            int r = t->y.r, y1 = (cy + 1) * r < t->y.h ? (cy + 1) * r : t->y.h;
+            nf__dnnl_from_rgb_rows(t->rgb, &t->y, cy * r, y1);
+            nf__dnnl_decay_cells(t->caches, t->n_caches, &t->x,
+                                 t->corr->decay_map, t->corr->decay,
+                                 t->rgb->width, t->rgb->height, cy, cy + 1);
+        }
         break;
     case TASK_OFFSET:
         nf__dnnl_offset_cells(&t->y, t->offset, t->rgb,
@@ -553,8 +563,29 @@ static void load_inputs(struct dnnl_ctx *d, const struct inst *in,
     const struct nf_dnnl_prog *p = &d->prog;
     int threads = d->mode ? d->team : 1;
     struct nf_dnnl_rt frame = resolve(d, in, s, &p->frame);
+    /* A warm slot's cache decays toward the frame (correction). */
+    int decay = io->corr != NULL && io->planar_cache == NULL && s->warm &&
+                (io->corr->decay > 0.0f || io->corr->decay_map != NULL);
+    struct nf_dnnl_rt caches[NF_MAX_CACHE];
+    for (int j = 0; decay && j < p->k; j++)
+        caches[j] = resolve(d, in, s, &p->cache[j]);
+    struct task t = {.kind = TASK_DECAY,
+                     .x = frame,
+                     .y = frame,
+                     .rgb = io->in,
+                     .corr = io->corr,
+                     .caches = caches,
+                     .n_caches = p->k};
+    if (io->in != NULL && decay) {
+        /* One pass: each cell row converted, then decayed while the
+         * frame's cells (and the cache lines they share with the entries)
+         * are still in the core's caches. */
+        t.kind = TASK_INPUT_DECAY;
+        parallel(threads, nf__dnnl_cell_rows(&frame), &t);
+        return;
+    }
     if (io->in != NULL) {
-        struct task t = {.kind = TASK_INPUT, .y = frame, .rgb = io->in};
+        t.kind = TASK_INPUT;
         parallel(threads, frame.h, &t);
     } else {
         nf__dnnl_from_planar(io->planar_frame, &frame);
@@ -574,18 +605,9 @@ static void load_inputs(struct dnnl_ctx *d, const struct inst *in,
             copy_rt(threads, &frame, &c);
         }
         s->warm = 1;
-    } else if (io->corr != NULL &&
-               (io->corr->decay > 0.0f || io->corr->decay_map != NULL)) {
+    } else if (decay) {
         /* Every entry in one pass: the frame and beta read once a cell. */
-        struct nf_dnnl_rt caches[NF_MAX_CACHE];
-        for (int j = 0; j < p->k; j++)
-            caches[j] = resolve(d, in, s, &p->cache[j]);
-        struct task t = {.kind = TASK_DECAY,
-                         .x = frame,
-                         .rgb = io->in,
-                         .corr = io->corr,
-                         .caches = caches,
-                         .n_caches = p->k};
+        t.kind = TASK_DECAY;
         parallel(threads, nf__dnnl_cell_rows(&frame), &t);
     }
 }

@@ -15,6 +15,8 @@
  * precomputed rows (below). The operations are the scalar code's, in the
  * same order (separate multiply and add), so results are bit-identical.
  */
+#include <string.h>
+
 #include "correct.h"
 #include "dnnl-impl.h"
 #include "simd.h"
@@ -69,6 +71,14 @@ NF_DNNL_TARGET static __m512 cell_beta(const float *map, float decay, int x,
         return _mm512_set1_ps(decay);
     const __m512i spread =
         _mm512_setr_epi32(0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3);
+    if (x + 1 < width && y + 1 < height) {
+        /* Inside the frame: two pairs of neighbours, no clamping. */
+        const float *m = map + (size_t)y * width + x;
+        __m128 top = _mm_castpd_ps(_mm_load_sd((const double *)m));
+        __m128 bot = _mm_castpd_ps(_mm_load_sd((const double *)(m + width)));
+        return _mm512_permutexvar_ps(
+            spread, _mm512_castps128_ps512(_mm_movelh_ps(top, bot)));
+    }
     __m128 b =
         _mm_setr_ps(nf_corr_beta_at(map, decay, x, y, width, height),
                     nf_corr_beta_at(map, decay, x + 1, y, width, height),
@@ -194,7 +204,8 @@ static void offset_row_c(const struct nf_dnnl_rt *v,
     struct nf_dnnl_axis ay;
     nf_corr_axis(y, off->height, off->gh, &ay.i0, &ay.i1, &ay.l);
     const float *top, *bot;
-    row_pair(h, off, v->w, &ay, &ay.i0, 2, &top, &bot);
+    int need[2] = {ay.i0, ay.i1};
+    row_pair(h, off, v->w, &ay, need, 2, &top, &bot);
     for (int x = 0; x < v->w; x++) {
         float *p = nf__dnnl_px(v, y, x);
         for (int c = 0; c < 3; c++) {
@@ -210,9 +221,10 @@ static void offset_row_c(const struct nf_dnnl_rt *v,
 /* Cell row cy: lanes 0-5 are pixel row 2 cy (two pixels), 6-11 the next;
  * each lane blends its own row's top and bot. The bottom lanes load from
  * 6 floats before the cell's offset (buffers have a margin in front). */
-NF_DNNL_TARGET static void offset_cells_avx512(const struct nf_dnnl_rt *v,
-                                               const struct nf_dnnl_offset *off,
-                                               struct hrows *h, int cy)
+NF_DNNL_TARGET static int offset_cells_avx512(const struct nf_dnnl_rt *v,
+                                              const struct nf_dnnl_offset *off,
+                                              const struct nf_image *rgb,
+                                              struct hrows *h, int cy)
 {
     struct nf_dnnl_axis a[2];
     for (int i = 0; i < 2; i++)
@@ -226,6 +238,15 @@ NF_DNNL_TARGET static void offset_cells_avx512(const struct nf_dnnl_rt *v,
     __m512 ly = _mm512_mask_blend_ps(top, _mm512_set1_ps(a[1].l),
                                      _mm512_set1_ps(a[0].l));
     __m512 ky = _mm512_sub_ps(_mm512_set1_ps(1.0f), ly);
+    /* The 8-bit output of the cells wholly inside the image, written
+     * here while the values are in registers; the caller does the rest. */
+    int bytes_cells = 0;
+    uint8_t *row0 = NULL, *row1 = NULL;
+    if (rgb != NULL && 2 * cy + 1 < rgb->height) {
+        bytes_cells = rgb->width / 2 < v->w / 2 ? rgb->width / 2 : v->w / 2;
+        row0 = rgb->data + (size_t)(2 * cy) * rgb->stride;
+        row1 = row0 + rgb->stride;
+    }
     float *p = v->p + cy * v->row;
     for (int cx = 0; cx < v->w / 2; cx++, p += v->pix) {
         __m512 t = _mm512_maskz_loadu_ps(top, t0 + 6 * cx);
@@ -233,9 +254,18 @@ NF_DNNL_TARGET static void offset_cells_avx512(const struct nf_dnnl_rt *v,
         __m512 b = _mm512_maskz_loadu_ps(top, b0 + 6 * cx);
         b = _mm512_mask_loadu_ps(b, bottom, b1 + 6 * cx - 6);
         __m512 o = _mm512_add_ps(_mm512_mul_ps(ky, t), _mm512_mul_ps(ly, b));
-        o = _mm512_add_ps(_mm512_maskz_loadu_ps(CELL_LANES, p), o);
-        _mm512_mask_storeu_ps(p, CELL_LANES, nf__dnnl_clamp01_16(o));
+        o = nf__dnnl_clamp01_16(
+            _mm512_add_ps(_mm512_maskz_loadu_ps(CELL_LANES, p), o));
+        _mm512_mask_storeu_ps(p, CELL_LANES, o);
+        if (cx < bytes_cells) {
+            /* Both pixel rows of the cell, 6 bytes each. */
+            uint8_t px[16];
+            _mm_storeu_si128((__m128i *)px, nf__dnnl_bytes16(o));
+            memcpy(row0 + 6 * cx, px, 6);
+            memcpy(row1 + 6 * cx, px + 6, 6);
+        }
     }
+    return 2 * bytes_cells;
 }
 #endif
 
@@ -259,16 +289,16 @@ void nf__dnnl_offset_cells(const struct nf_dnnl_rt *v,
     int simd = nf__dnnl_avx512() && cell_vector(v);
 #endif
     for (int cy = cy0; cy < cy1; cy++) {
-        int y0, y1;
+        int y0, y1, done = 0; /* Columns whose bytes are written. */
         pixel_rows(v, cy, cy + 1, &y0, &y1);
 #ifdef NF_DNNL_AVX512
         if (simd)
-            offset_cells_avx512(v, off, &h, cy);
+            done = offset_cells_avx512(v, off, rgb, &h, cy);
         else
 #endif
             for (int y = y0; y < y1; y++)
                 offset_row_c(v, off, &h, y);
         for (int y = y0; rgb != NULL && y < y1; y++)
-            nf__dnnl_to_rgb_cols(rgb, v, y, 0);
+            nf__dnnl_to_rgb_cols(rgb, v, y, done);
     }
 }
