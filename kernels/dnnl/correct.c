@@ -105,7 +105,7 @@ decay_cells_avx512(const struct nf_dnnl_rt *cache, int k,
                 __m512 v = _mm512_maskz_loadu_ps(CELL_LANES, c);
                 v = _mm512_add_ps(_mm512_mul_ps(keep, v),
                                   _mm512_mul_ps(beta, in));
-                _mm512_mask_storeu_ps(c, CELL_LANES, v);
+                nf__dnnl_store16(c, v, 12);
             }
         }
     }
@@ -256,7 +256,7 @@ NF_DNNL_TARGET static int offset_cells_avx512(const struct nf_dnnl_rt *v,
         __m512 o = _mm512_add_ps(_mm512_mul_ps(ky, t), _mm512_mul_ps(ly, b));
         o = nf__dnnl_clamp01_16(
             _mm512_add_ps(_mm512_maskz_loadu_ps(CELL_LANES, p), o));
-        _mm512_mask_storeu_ps(p, CELL_LANES, o);
+        nf__dnnl_store16(p, o, 12);
         if (cx < bytes_cells) {
             /* Both pixel rows of the cell, 6 bytes each. */
             uint8_t px[16];
