@@ -286,6 +286,55 @@ NF_TEST(quality_grids)
     free(b.data);
 }
 
+/* The grid means as a plain per-pixel sum (the definition). */
+static void grid_mean_naive(const struct nf_image *im, int gw, int gh,
+                            float *grid)
+{
+    for (int gy = 0; gy < gh; gy++)
+        for (int gx = 0; gx < gw; gx++) {
+            int y0 = (int)((int64_t)gy * im->height / gh);
+            int y1 = (int)((int64_t)(gy + 1) * im->height / gh);
+            int x0 = (int)((int64_t)gx * im->width / gw);
+            int x1 = (int)((int64_t)(gx + 1) * im->width / gw);
+            uint64_t s[3] = {0, 0, 0};
+            for (int y = y0; y < y1; y++)
+                for (int x = x0; x < x1; x++)
+                    for (int c = 0; c < 3; c++)
+                        s[c] += px(im, x, y)[c];
+            double n = (double)(y1 - y0) * (x1 - x0);
+            for (int c = 0; c < 3; c++)
+                grid[(c * gh + gy) * gw + gx] = (float)(s[c] / n);
+        }
+}
+
+/* The vectorized sums (48-byte chunks, lanes flushed every 64 rows) give
+ * exactly the definition's means: cells of 16 pixels and of odd widths,
+ * one cell over 300 rows, bytes near 255. */
+NF_TEST(quality_grid_mean_matches_definition)
+{
+    static const int sizes[][4] = {
+        {640, 480, 40, 30}, {333, 97, 7, 5}, {100, 300, 1, 1}, {50, 20, 3, 2}};
+    for (int t = 0; t < 4; t++) {
+        int w = sizes[t][0], h = sizes[t][1], gw = sizes[t][2],
+            gh = sizes[t][3];
+        struct nf_image a = image_new(w, h);
+        float *g = malloc(sizeof(float) * 3 * gw * gh);
+        float *want = malloc(sizeof(float) * 3 * gw * gh);
+        NF_CHECK(g != NULL && want != NULL);
+        uint32_t seed = 12345u + (uint32_t)t;
+        for (int i = 0; i < w * h * 3; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            a.data[i] = (uint8_t)(t == 2 ? 250 + (seed >> 29) : seed >> 24);
+        }
+        nf_quality_grid_mean(&a, gw, gh, g);
+        grid_mean_naive(&a, gw, gh, want);
+        NF_CHECK(memcmp(g, want, sizeof(float) * 3 * gw * gh) == 0);
+        free(g);
+        free(want);
+        free(a.data);
+    }
+}
+
 /* ---- temporal.h: parameters ---------------------------------------- */
 
 NF_TEST(temporal_params_validation)
@@ -553,6 +602,7 @@ NF_TEST_MAIN(
     NF_TEST_ENTRY(quality_mae_and_psnr)
     NF_TEST_ENTRY(quality_flicker_counts_static_pixels_only)
     NF_TEST_ENTRY(quality_grids)
+    NF_TEST_ENTRY(quality_grid_mean_matches_definition)
     NF_TEST_ENTRY(temporal_params_validation)
     NF_TEST_ENTRY(temporal_scene_cut_resets_the_cache)
     NF_TEST_ENTRY(temporal_refresh_forgets_what_moved)
