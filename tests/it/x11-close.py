@@ -17,7 +17,11 @@ import sys
 if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
     print(__doc__.strip())
     sys.exit(0 if len(sys.argv) == 2 else 2)
-pid = int(sys.argv[1])
+try:
+    pid = int(sys.argv[1])
+except ValueError:
+    print("x11-close: %r is not a process id (usage: x11-close.py PID)" % sys.argv[1], file=sys.stderr)
+    sys.exit(2)
 
 try:
     with open("/proc/%d/environ" % pid, "rb") as f:
@@ -26,7 +30,8 @@ try:
             if k in (b"DISPLAY", b"XAUTHORITY"):
                 os.environ[k.decode()] = v.decode()
 except OSError as e:
-    sys.exit("x11-close: cannot read the environment of process %d: %s" % (pid, e))
+    print("x11-close: cannot read the environment of process %d: %s" % (pid, e), file=sys.stderr)
+    sys.exit(2)
 
 x = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
 Window = Atom = ctypes.c_ulong
@@ -83,7 +88,8 @@ XA_ATOM = 4
 
 dpy = x.XOpenDisplay(None)
 if not dpy:
-    sys.exit("x11-close: cannot open display %r" % os.environ.get("DISPLAY"))
+    print("x11-close: cannot open display %r" % os.environ.get("DISPLAY"), file=sys.stderr)
+    sys.exit(2)
 net_wm_pid = x.XInternAtom(dpy, b"_NET_WM_PID", 0)
 wm_protocols = x.XInternAtom(dpy, b"WM_PROTOCOLS", 0)
 wm_delete = x.XInternAtom(dpy, b"WM_DELETE_WINDOW", 0)
