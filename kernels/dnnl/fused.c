@@ -243,18 +243,17 @@ static void chunk_rgb(const struct ctx *c, const struct chunk *ch, int y,
     int whole = im->width / r - ch->cx;
     whole = whole < 0 ? 0 : whole < ch->cells ? whole : ch->cells;
     for (int i = 0; i < r && y * r + i < im->height; i++) {
-        uint8_t *d =
-            im->data + (size_t)(y * r + i) * im->stride + 3 * ch->cx * r;
+        uint8_t *row = im->data + (size_t)(y * r + i) * im->stride;
         const uint8_t *s = b + i * n;
         int k = 0;
         if (r == 2)
             for (; k < whole; k++)
-                memcpy(d + 6 * k, s + k * ch->pad, 6);
+                memcpy(row + 6 * (ch->cx + k), s + k * ch->pad, 6);
         for (; k < ch->cells; k++) {
             int x0 = (ch->cx + k) * r;
             int m = im->width - x0 < r ? im->width - x0 : r;
             if (m > 0)
-                memcpy(d + 3 * k * r, s + k * ch->pad, (size_t)(3 * m));
+                memcpy(row + 3 * x0, s + k * ch->pad, (size_t)(3 * m));
         }
     }
 }
