@@ -74,8 +74,11 @@ NF_DNNL_TARGET static __m512 cell_beta(const float *map, float decay, int x,
     if (x + 1 < width && y + 1 < height) {
         /* Inside the frame: two pairs of neighbours, no clamping. */
         const float *m = map + (size_t)y * width + x;
-        __m128 top = _mm_castpd_ps(_mm_load_sd((const double *)m));
-        __m128 bot = _mm_castpd_ps(_mm_load_sd((const double *)(m + width)));
+        double t2, b2; /* Two floats each (memcpy: no alignment needed). */
+        memcpy(&t2, m, sizeof t2);
+        memcpy(&b2, m + width, sizeof b2);
+        __m128 top = _mm_castpd_ps(_mm_set_sd(t2));
+        __m128 bot = _mm_castpd_ps(_mm_set_sd(b2));
         return _mm512_permutexvar_ps(
             spread, _mm512_castps128_ps512(_mm_movelh_ps(top, bot)));
     }
