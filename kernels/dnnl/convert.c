@@ -56,7 +56,7 @@ NF_DNNL_TARGET static void bytes_avx512(const float *s, ptrdiff_t ss,
     for (int k = 0; k < count; k++)
         for (int i = 0; i < len; i += 16) {
             int n = len - i;
-            __m512 v = _mm512_maskz_loadu_ps(nf__dnnl_mask(n), s + k * ss + i);
+            __m512 v = nf__dnnl_load16(s + k * ss + i, n);
             nf__dnnl_store16b(d + k * ds + i, nf__dnnl_bytes16(v), n);
         }
 }

@@ -60,8 +60,7 @@ static void decay_rows_c(const struct nf_dnnl_rt *cache, int k,
 
 #ifdef NF_DNNL_AVX512
 /* Lane L of a cell holds pixel L / 3 (0, 1 top; 2, 3 bottom), channel
- * L % 3; lanes 12-15 are unused. */
-#define CELL_LANES 0x0fff
+ * L % 3; lanes 12-15 are unused (loaded as zeros, never stored). */
 
 /* The four pixels' betas of the cell at (x, y) (top left), as lanes. */
 NF_DNNL_TARGET static __m512 cell_beta(const float *map, float decay, int x,
@@ -101,11 +100,11 @@ decay_cells_avx512(const struct nf_dnnl_rt *cache, int k,
         for (int cx = 0; cx < frame->w / 2; cx++, f += frame->pix) {
             __m512 beta = cell_beta(map, decay, 2 * cx, 2 * cy, width, height);
             __m512 keep = _mm512_sub_ps(one, beta);
-            __m512 in = _mm512_maskz_loadu_ps(CELL_LANES, f);
+            __m512 in = nf__dnnl_load16(f, 12);
             for (int j = 0; j < k; j++) {
                 float *c = cache[j].p + cy * cache[j].row +
                            (ptrdiff_t)cx * cache[j].pix;
-                __m512 v = _mm512_maskz_loadu_ps(CELL_LANES, c);
+                __m512 v = nf__dnnl_load16(c, 12);
                 v = _mm512_add_ps(_mm512_mul_ps(keep, v),
                                   _mm512_mul_ps(beta, in));
                 nf__dnnl_store16(c, v, 12);
@@ -257,8 +256,7 @@ NF_DNNL_TARGET static int offset_cells_avx512(const struct nf_dnnl_rt *v,
         __m512 b = _mm512_maskz_loadu_ps(top, b0 + 6 * cx);
         b = _mm512_mask_loadu_ps(b, bottom, b1 + 6 * cx - 6);
         __m512 o = _mm512_add_ps(_mm512_mul_ps(ky, t), _mm512_mul_ps(ly, b));
-        o = nf__dnnl_clamp01_16(
-            _mm512_add_ps(_mm512_maskz_loadu_ps(CELL_LANES, p), o));
+        o = nf__dnnl_clamp01_16(_mm512_add_ps(nf__dnnl_load16(p, 12), o));
         nf__dnnl_store16(p, o, 12);
         if (cx < bytes_cells) {
             /* Both pixel rows of the cell, 6 bytes each. */

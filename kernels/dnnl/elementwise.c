@@ -180,20 +180,16 @@ NF_DNNL_TARGET static void runs_avx512(const struct runs *r)
         float *o = r->o + k * r->so;
         for (int i = 0; i < r->len; i += 16) {
             int n = r->len - i;
-            __mmask16 m =
-                n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-            __m512 x = _mm512_maskz_loadu_ps(m, a + i);
+            __m512 x = nf__dnnl_load16(a + i, n);
             if (r->op == NF_DNNL_ADD) {
-                x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, b + i));
+                x = _mm512_add_ps(x, nf__dnnl_load16(b + i, n));
             } else if (r->op == NF_DNNL_MUL) {
-                x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, b + i));
+                x = _mm512_mul_ps(x, nf__dnnl_load16(b + i, n));
             } else if (r->op == NF_DNNL_AFFINE) {
                 if (r->scale)
-                    x = _mm512_mul_ps(x,
-                                      _mm512_maskz_loadu_ps(m, r->scale + i));
+                    x = _mm512_mul_ps(x, nf__dnnl_load16(r->scale + i, n));
                 if (r->shift)
-                    x = _mm512_add_ps(x,
-                                      _mm512_maskz_loadu_ps(m, r->shift + i));
+                    x = _mm512_add_ps(x, nf__dnnl_load16(r->shift + i, n));
             }
             for (int t = 0; t < r->tail->n; t++)
                 x = nf__dnnl_act16(&r->tail->f[t], x);

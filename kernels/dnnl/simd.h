@@ -3,10 +3,11 @@
  * compiled per function for the avx512 target; callers check
  * nf__dnnl_avx512() at run time and keep a plain C path).
  *
- * Masked *loads* are used freely; masked *stores* are avoided: on this
- * project's AMD Zen CPU they are several times slower than plain stores
- * (measured: 0.74 vs 0.23 ms for 77k stores of 12 floats), so a partial
- * vector is stored in 4-, 2- and 1-element pieces.
+ * Masked stores and loads are avoided where a cell's size allows: on this
+ * project's AMD Zen CPU masked stores are several times slower than plain
+ * stores (measured: 0.74 vs 0.23 ms for 77k stores of 12 floats) and
+ * masked loads slower than plain ones, so a partial vector is stored in
+ * 4-, 2- and 1-element pieces and loaded in 8- and 4-element ones.
  */
 #ifndef NF_DNNL_SIMD_H
 #define NF_DNNL_SIMD_H
@@ -33,6 +34,30 @@ static inline int nf__dnnl_avx512(void)
 static inline __mmask16 nf__dnnl_mask(int n)
 {
     return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+}
+
+/*
+ * The first n (1..16) floats at p, the other lanes zero, reading nothing
+ * past p + n. Whole 4- and 8-float pieces where n allows, as masked loads
+ * are slow on this AMD CPU too, even with every lane enabled (README.md,
+ * "Masked loads": the toon model's fused tail and pixel passes took a
+ * third less time without them).
+ */
+NF_DNNL_TARGET static inline __m512 nf__dnnl_load16(const float *p, int n)
+{
+    switch (n) {
+    case 4:
+        return _mm512_zextps128_ps512(_mm_loadu_ps(p));
+    case 8:
+        return _mm512_zextps256_ps512(_mm256_loadu_ps(p));
+    case 12:
+        return _mm512_insertf32x4(_mm512_zextps256_ps512(_mm256_loadu_ps(p)),
+                                  _mm_loadu_ps(p + 8), 2);
+    default:
+        if (n >= 16)
+            return _mm512_loadu_ps(p);
+        return _mm512_maskz_loadu_ps(nf__dnnl_mask(n), p);
+    }
 }
 
 /* Stores the first n (1..16) floats of x. */
