@@ -80,29 +80,46 @@ static int cell_start(int j, int n, int size)
 }
 
 /*
- * Sums the bytes of one cell's rows per channel into s. The bytes of a row
- * run in chunks of 48 (16 pixels) into 48 lane sums that the compiler
- * vectorizes (integer sums: any order gives the same result); lane k holds
- * channel k % 3. Lanes are flushed into s every 64 rows, long before 32
- * bits could overflow (64 * ceil(3 * 65535 / 48) * 255 < 2^32).
+ * Grid means work on strips of whole cells at most STRIP_PX pixels wide
+ * (a wider cell is a strip of its own, summed in pieces): each cell row's
+ * bytes are summed down the columns first, row after row as they lie in
+ * memory (a loop the compiler vectorizes), in 16-bit sums flushed every
+ * BLOCK_ROWS rows (255 * 257 < 2^16) into 32-bit column sums (at most
+ * NF_BACKEND_MAX_SIDE rows of 255: < 2^32); then each cell adds up its
+ * columns per channel. Integer sums: any order gives the same result.
  */
-static void cell_sums(const struct nf_image *im, int x0, int x1, int y0, int y1,
-                      uint64_t s[3])
+#define STRIP_PX   512
+#define BLOCK_ROWS 257
+
+/* Column sums of bytes [b0, b0 + n) of rows [y0, y1) into col (n <=
+ * 3 * STRIP_PX). */
+static void column_sums(const struct nf_image *im, int b0, int n, int y0,
+                        int y1, uint32_t *col)
 {
-    int n = 3 * (x1 - x0), whole = n / 48 * 48;
-    uint32_t lane[48] = {0};
-    for (int y = y0; y < y1; y++) {
-        const uint8_t *r = row_of(im, y) + 3 * x0;
-        for (int i = 0; i < whole; i += 48)
-            for (int k = 0; k < 48; k++)
-                lane[k] += r[i + k];
-        for (int i = whole; i < n; i++)
-            s[i % 3] += r[i];
-        if ((y - y0) % 64 == 63 || y == y1 - 1)
-            for (int k = 0; k < 48; k++) {
-                s[k % 3] += lane[k];
-                lane[k] = 0;
-            }
+    uint16_t acc[3 * STRIP_PX];
+    for (int i = 0; i < n; i++)
+        col[i] = 0;
+    for (int y = y0; y < y1; y += BLOCK_ROWS) {
+        int end = y + BLOCK_ROWS < y1 ? y + BLOCK_ROWS : y1;
+        for (int i = 0; i < n; i++)
+            acc[i] = 0;
+        for (int r = y; r < end; r++) {
+            const uint8_t *p = row_of(im, r) + b0;
+            for (int i = 0; i < n; i++)
+                acc[i] = (uint16_t)(acc[i] + p[i]);
+        }
+        for (int i = 0; i < n; i++)
+            col[i] += acc[i];
+    }
+}
+
+/* Adds columns [i0, i1) of col (i0 a multiple of 3) per channel to s. */
+static void add_columns(const uint32_t *col, int i0, int i1, uint64_t s[3])
+{
+    for (int i = i0; i < i1; i += 3) {
+        s[0] += col[i];
+        s[1] += col[i + 1];
+        s[2] += col[i + 2];
     }
 }
 
@@ -110,17 +127,38 @@ void nf_quality_grid_mean(const struct nf_image *im, int gw, int gh,
                           float *grid)
 {
     size_t plane = (size_t)gw * gh;
+    uint32_t col[3 * STRIP_PX];
     for (int gy = 0; gy < gh; gy++) {
         int y0 = cell_start(gy, gh, im->height);
         int y1 = cell_start(gy + 1, gh, im->height);
-        for (int gx = 0; gx < gw; gx++) {
-            int x0 = cell_start(gx, gw, im->width);
-            int x1 = cell_start(gx + 1, gw, im->width);
-            uint64_t s[3] = {0, 0, 0};
-            cell_sums(im, x0, x1, y0, y1, s);
-            double n = (double)(y1 - y0) * (x1 - x0);
-            for (int c = 0; c < 3; c++)
-                grid[c * plane + (size_t)gy * gw + gx] = (float)(s[c] / n);
+        for (int g0 = 0, g1; g0 < gw; g0 = g1) {
+            /* Cells [g0, g1): as many as fit a strip, at least one. */
+            int x0 = cell_start(g0, gw, im->width);
+            for (g1 = g0 + 1;
+                 g1 < gw && cell_start(g1 + 1, gw, im->width) - x0 <= STRIP_PX;
+                 g1++)
+                ;
+            int x1 = cell_start(g1, gw, im->width);
+            for (int gx = g0; gx < g1; gx++) {
+                int c0 = cell_start(gx, gw, im->width);
+                int c1 = cell_start(gx + 1, gw, im->width);
+                uint64_t s[3] = {0, 0, 0};
+                if (x1 - x0 <= STRIP_PX) {
+                    if (gx == g0)
+                        column_sums(im, 3 * x0, 3 * (x1 - x0), y0, y1, col);
+                    add_columns(col, 3 * (c0 - x0), 3 * (c1 - x0), s);
+                } else {
+                    /* One cell wider than a strip, in pieces. */
+                    for (int a = c0; a < c1; a += STRIP_PX) {
+                        int b = a + STRIP_PX < c1 ? a + STRIP_PX : c1;
+                        column_sums(im, 3 * a, 3 * (b - a), y0, y1, col);
+                        add_columns(col, 0, 3 * (b - a), s);
+                    }
+                }
+                double n = (double)(y1 - y0) * (c1 - c0);
+                for (int c = 0; c < 3; c++)
+                    grid[c * plane + (size_t)gy * gw + gx] = (float)(s[c] / n);
+            }
         }
     }
 }

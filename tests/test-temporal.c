@@ -307,14 +307,18 @@ static void grid_mean_naive(const struct nf_image *im, int gw, int gh,
         }
 }
 
-/* The vectorized sums (48-byte chunks, lanes flushed every 64 rows) give
- * exactly the definition's means: cells of 16 pixels and of odd widths,
- * one cell over 300 rows, bytes near 255. */
+/* The column sums (strips of whole cells, 16-bit sums flushed every 257
+ * rows) give exactly the definition's means: cells of 16 pixels and of
+ * odd widths, one cell over 300 rows and cells wider than a strip (600
+ * pixels over 600 rows), bytes near 255 in those. */
 NF_TEST(quality_grid_mean_matches_definition)
 {
-    static const int sizes[][4] = {
-        {640, 480, 40, 30}, {333, 97, 7, 5}, {100, 300, 1, 1}, {50, 20, 3, 2}};
-    for (int t = 0; t < 4; t++) {
+    static const int sizes[][4] = {{640, 480, 40, 30},
+                                   {333, 97, 7, 5},
+                                   {100, 300, 1, 1},
+                                   {50, 20, 3, 2},
+                                   {1200, 600, 2, 1}};
+    for (int t = 0; t < 5; t++) {
         int w = sizes[t][0], h = sizes[t][1], gw = sizes[t][2],
             gh = sizes[t][3];
         struct nf_image a = image_new(w, h);
@@ -324,7 +328,8 @@ NF_TEST(quality_grid_mean_matches_definition)
         uint32_t seed = 12345u + (uint32_t)t;
         for (int i = 0; i < w * h * 3; i++) {
             seed = seed * 1664525u + 1013904223u;
-            a.data[i] = (uint8_t)(t == 2 ? 250 + (seed >> 29) : seed >> 24);
+            a.data[i] =
+                (uint8_t)(t == 2 || t == 4 ? 250 + (seed >> 29) : seed >> 24);
         }
         nf_quality_grid_mean(&a, gw, gh, g);
         grid_mean_naive(&a, gw, gh, want);
