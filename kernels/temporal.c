@@ -407,19 +407,39 @@ static int check_image(const struct nf_image *im)
 /*
  * How much each pixel moves, 0 (still) to 1: ramp() of its input's largest
  * channel change since the previous input. Computed once per frame for the
- * cache decay (begin) and the stabilizer (end).
+ * cache decay (begin) and the stabilizer (end), in the same pass as the
+ * per-pixel cache decay (refresh_map) when that is on.
  */
-/* Pixels [x0, x1) of one row: a and b the previous and current input. */
-static void motion_px(const uint8_t *a, const uint8_t *b, float *s, float thr,
-                      int x0, int x1)
+struct motion_row {
+    const uint8_t *a, *b; /* The previous and current input. */
+    float *s;             /* Motion of each pixel. */
+    float *beta;          /* Its cache decay, or NULL. */
+    float thr, refresh, decay;
+};
+
+/*
+ * The per-pixel cache decay: decay, raised to refresh where the input
+ * moves, so that the cache forgets what the camera no longer shows instead
+ * of trailing it as a ghost.
+ */
+static float refresh_beta(float s, float refresh, float decay)
+{
+    float r = refresh * s;
+    return r > decay ? r : decay;
+}
+
+/* Pixels [x0, x1) of one row. */
+static void motion_px(const struct motion_row *r, int x0, int x1)
 {
     for (int x = x0; x < x1; x++) {
         int m = 0;
         for (int c = 0; c < 3; c++) {
-            int e = abs(a[3 * x + c] - b[3 * x + c]);
+            int e = abs(r->a[3 * x + c] - r->b[3 * x + c]);
             m = e > m ? e : m;
         }
-        s[x] = ramp((float)m, thr);
+        r->s[x] = ramp((float)m, r->thr);
+        if (r->beta != NULL)
+            r->beta[x] = refresh_beta(r->s[x], r->refresh, r->decay);
     }
 }
 
@@ -445,12 +465,17 @@ __attribute__((target("avx2"))) static __m256i channel(const __m256i v[3],
 }
 
 /* motion_px for pixels [0, n8), n8 a multiple of 8, thr > 0; returns n8.
- * The same arithmetic: integer maximum, then (m - thr) / thr clamped. */
+ * The same arithmetic: integer maximum, then (m - thr) / thr clamped; the
+ * decay's maximum as max_ps (which returns decay where r is not above it,
+ * as refresh_beta does). */
 __attribute__((target("avx2"))) static int
-motion_avx2(const uint8_t *a, const uint8_t *b, float *s, float thr, int n8)
+motion_avx2(const struct motion_row *r, int n8)
 {
-    const __m256 t = _mm256_set1_ps(thr), zero = _mm256_setzero_ps();
+    const uint8_t *a = r->a, *b = r->b;
+    const __m256 t = _mm256_set1_ps(r->thr), zero = _mm256_setzero_ps();
     const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 refresh = _mm256_set1_ps(r->refresh);
+    const __m256 decay = _mm256_set1_ps(r->decay);
     for (int x = 0; x < n8; x += 8) {
         __m256i d[3];
         for (int k = 0; k < 3; k++) {
@@ -463,46 +488,40 @@ motion_avx2(const uint8_t *a, const uint8_t *b, float *s, float thr, int n8)
         }
         __m256i m = _mm256_max_epi32(
             _mm256_max_epi32(channel(d, 0), channel(d, 1)), channel(d, 2));
-        __m256 r = _mm256_div_ps(_mm256_sub_ps(_mm256_cvtepi32_ps(m), t), t);
-        _mm256_storeu_ps(s + x, _mm256_min_ps(_mm256_max_ps(r, zero), one));
+        __m256 v = _mm256_div_ps(_mm256_sub_ps(_mm256_cvtepi32_ps(m), t), t);
+        v = _mm256_min_ps(_mm256_max_ps(v, zero), one);
+        _mm256_storeu_ps(r->s + x, v);
+        if (r->beta != NULL)
+            _mm256_storeu_ps(r->beta + x,
+                             _mm256_max_ps(_mm256_mul_ps(refresh, v), decay));
     }
     return n8;
 }
 #endif
 
-static void motion_map(struct nf_temporal *t, const struct nf_image *in)
+/* The motion map, and with beta the per-pixel cache decay (refresh_beta). */
+static void motion_map(struct nf_temporal *t, const struct nf_image *in,
+                       float *beta)
 {
-    float thr = t->p.still_threshold;
+    struct motion_row r = {.thr = t->p.still_threshold,
+                           .refresh = t->p.refresh,
+                           .decay = t->p.decay};
 #ifdef NF_TEMPORAL_AVX2
-    int avx2 = thr > 0.0f && __builtin_cpu_supports("avx2");
+    int avx2 = r.thr > 0.0f && __builtin_cpu_supports("avx2");
 #endif
     for (int y = 0; y < in->height; y++) {
-        const uint8_t *a = t->prev_in + (size_t)y * 3 * t->width;
-        const uint8_t *b = in->data + (size_t)y * in->stride;
-        float *s = t->motion + (size_t)y * t->width;
+        size_t px = (size_t)y * t->width;
+        r.a = t->prev_in + 3 * px;
+        r.b = in->data + (size_t)y * in->stride;
+        r.s = t->motion + px;
+        r.beta = beta != NULL ? beta + px : NULL;
         int x = 0;
 #ifdef NF_TEMPORAL_AVX2
         if (avx2)
-            x = motion_avx2(a, b, s, thr, in->width / 8 * 8);
+            x = motion_avx2(&r, in->width / 8 * 8);
 #endif
-        motion_px(a, b, s, thr, x, in->width);
+        motion_px(&r, x, in->width);
     }
-}
-
-/*
- * The per-pixel cache decay: decay, raised to refresh where the input
- * moves, so that the cache forgets what the camera no longer shows instead
- * of trailing it as a ghost.
- */
-static const float *refresh_map(struct nf_temporal *t)
-{
-    size_t n = (size_t)t->width * t->height;
-    float refresh = t->p.refresh, decay = t->p.decay;
-    for (size_t i = 0; i < n; i++) {
-        float r = refresh * t->motion[i];
-        t->beta[i] = r > decay ? r : decay;
-    }
-    return t->beta;
 }
 
 /* One frame's move of the applied offset toward the target. */
@@ -570,10 +589,12 @@ int nf_temporal_begin(struct nf_temporal *t, const struct nf_image *in,
         ramp_offset(t);
         t->corr.offset = t->p.reanchor > 0 ? t->offset : NULL;
         t->corr.decay = t->p.decay;
-        if (t->have_prev)
-            motion_map(t, in);
-        if (t->p.refresh > 0 && t->have_prev)
-            t->corr.decay_map = refresh_map(t);
+        if (t->have_prev) {
+            int refresh = t->p.refresh > 0;
+            motion_map(t, in, refresh ? t->beta : NULL);
+            if (refresh)
+                t->corr.decay_map = t->beta;
+        }
     }
     items[0] = (struct nf_predict_item){t->slot, in, out, 0,
                                         t->p.correct ? &t->corr : NULL};
