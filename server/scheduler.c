@@ -90,13 +90,17 @@ struct nf_sched {
     /* Codec thread only: its crew, and a TurboJPEG handle per worker. */
     struct nf_crew *crew;
     struct nf_jpeg *jpeg[NF_CREW_MAX];
+    /* Predict thread only: its TurboJPEG handle for solo frames. */
+    struct nf_jpeg *solo_jpeg;
 };
 
-/* What a crew loop over a batch's jobs needs. */
+/* What a loop over a batch's jobs needs: jpeg[worker] is the worker's
+ * TurboJPEG handle. */
 struct batch_loop {
     struct nf_sched *s;
     struct batch *b;
     int anchors;
+    struct nf_jpeg **jpeg;
 };
 
 /* Makes w hold bytes for each image, from backend b's host memory (so
@@ -200,7 +204,7 @@ static void prepare_one(void *arg, int i, int worker)
     struct worker_img *w = &b->img[i];
     j->t_start_us = nf_now_us();
     b->n_items[i] = 0;
-    j->status = decode_job(l->s->jpeg[worker], j, w);
+    j->status = decode_job(l->jpeg[worker], j, w);
     if (j->status == 0)
         j->status = prepare_temporal(j, &b->temporal[i]);
     if (j->status == 0) {
@@ -219,7 +223,7 @@ static void prepare_one(void *arg, int i, int worker)
 /* Codec thread: prepares every job of b on the crew. */
 static void prepare_batch(struct nf_sched *s, struct batch *b)
 {
-    struct batch_loop l = {s, b, 0};
+    struct batch_loop l = {s, b, 0, s->jpeg};
     nf_crew_run(s->crew, b->n, prepare_one, &l);
     for (int i = 0; i < b->n; i++)
         b->n_anchored += b->anchored[i];
@@ -277,12 +281,12 @@ static void finish_one(void *arg, int i, int worker)
         nf_temporal_end_anchor(b->temporal[i], b->items[i], b->n_items[i]);
     j->drift = nf_temporal_drift(b->temporal[i]);
     if (j->status == 0)
-        j->status = encode_job(l->s, l->s->jpeg[worker], j, &b->img[i]);
+        j->status = encode_job(l->s, l->jpeg[worker], j, &b->img[i]);
 }
 
 static void finish_batch(struct nf_sched *s, struct batch *b, int anchors)
 {
-    struct batch_loop l = {s, b, anchors};
+    struct batch_loop l = {s, b, anchors, s->jpeg};
     nf_crew_run(s->crew, b->n, finish_one, &l);
 }
 
@@ -297,7 +301,7 @@ static void anchor_one(void *arg, int i, int worker)
 
 static void finish_anchors(struct nf_sched *s, struct batch *b)
 {
-    struct batch_loop l = {s, b, 1};
+    struct batch_loop l = {s, b, 1, s->jpeg};
     nf_crew_run(s->crew, b->n, anchor_one, &l);
 }
 
@@ -362,6 +366,24 @@ static struct batch *slot_to_prepare(struct nf_sched *s)
         if (!c->in_flight)
             return free_slot;
     return NULL;
+}
+
+/*
+ * Whether the predict thread should run the next frame alone, start to
+ * finish (decode, predict, encode): the pipeline is empty and exactly one
+ * session has a frame waiting. Handing a lone frame from thread to thread
+ * costs a wake-up of a sleeping thread at each hand-off (0.1-0.15 ms each
+ * on this project's VM, bench/RESULTS.md); several frames waiting go to
+ * the codec crew, which decodes them in parallel. Lock held.
+ */
+static int solo_ready(const struct nf_sched *s)
+{
+    int ready = 0;
+    if (s->stop || in_pipeline(s))
+        return 0;
+    for (const struct nf_sched_client *c = s->ready_head; c; c = c->next_ready)
+        ready += !c->in_flight;
+    return ready == 1;
 }
 
 /* Moves waiting jobs of sessions with none in flight into b, in arrival
@@ -441,7 +463,7 @@ static void *codec_main(void *arg)
             pthread_mutex_lock(&s->lock);
             continue;
         }
-        b = slot_to_prepare(s);
+        b = solo_ready(s) ? NULL : slot_to_prepare(s);
         if (b != NULL) {
             int overlap = oldest(s, SLOT_PREDICT) != NULL;
             take_ready(s, b);
@@ -456,6 +478,8 @@ static void *codec_main(void *arg)
         }
         if (s->stop && !in_pipeline(s))
             break;
+        if (solo_ready(s)) /* The predict thread's to run. */
+            pthread_cond_signal(&s->predict_cond);
         pthread_cond_wait(&s->codec_cond, &s->lock);
     }
     pthread_mutex_unlock(&s->lock);
@@ -463,10 +487,65 @@ static void *codec_main(void *arg)
 }
 
 /*
- * The predict thread: runs prepared batches in order. With on_release set,
- * the frames of a batch go to the codec thread before its anchors run, so
- * an anchor (a second forward pass every anchor_every frames) never delays
- * a reply; without it, anchors run first.
+ * Predict thread: runs a lone frame (solo_ready) start to finish on this
+ * thread, through the same states as the pipeline, so that the codec
+ * thread may prepare another session's frame while this one predicts. If
+ * one is waiting when the forward pass ends, this frame goes to the codec
+ * thread to finish as any other, and the predict thread moves on. Lock
+ * held on entry and return.
+ */
+static void run_solo(struct nf_sched *s, int early)
+{
+    struct batch *b = slot_to_prepare(s);
+    struct batch_loop l = {s, b, 0, &s->solo_jpeg};
+    take_ready(s, b);
+    b->state = SLOT_PREP;
+    pthread_mutex_unlock(&s->lock);
+    prepare_one(&l, 0, 0);
+    b->n_anchored = b->anchored[0];
+    pthread_mutex_lock(&s->lock);
+    b->state = SLOT_PREDICT;
+    s->stats.solo++;
+    /* The codec thread may prepare the next batch meanwhile. */
+    pthread_cond_signal(&s->codec_cond);
+    pthread_mutex_unlock(&s->lock);
+    predict_batch(b, 0);
+    if (!early && b->n_anchored)
+        predict_batch(b, 1);
+    pthread_mutex_lock(&s->lock);
+    l.anchors = b->anchors_done = !early || b->n_anchored == 0;
+    if (oldest(s, SLOT_QUEUED) != NULL) {
+        /* Another frame waits for the model: it goes first. */
+        b->state = SLOT_PREDICTED;
+        pthread_cond_signal(&s->codec_cond);
+    } else {
+        b->state = SLOT_FINISH;
+        pthread_mutex_unlock(&s->lock);
+        finish_one(&l, 0, 0);
+        pthread_mutex_lock(&s->lock);
+        hand_back(s, b, l.anchors);
+        b->state = l.anchors ? SLOT_FREE : SLOT_SENT;
+        /* Let a stopping codec thread see the pipeline empty. */
+        pthread_cond_signal(&s->codec_cond);
+        pthread_mutex_unlock(&s->lock);
+        uv_async_send(&s->async);
+        pthread_mutex_lock(&s->lock);
+    }
+    if (b->anchors_done)
+        return;
+    pthread_mutex_unlock(&s->lock);
+    predict_batch(b, 1);
+    pthread_mutex_lock(&s->lock);
+    b->anchors_done = 1;
+    pthread_cond_signal(&s->codec_cond);
+}
+
+/*
+ * The predict thread: runs prepared batches in order, and lone frames
+ * start to finish (run_solo). With on_release set, the frames of a batch
+ * go to the codec thread before its anchors run, so an anchor (a second
+ * forward pass every anchor_every frames) never delays a reply; without
+ * it, anchors run first.
  */
 static void *predict_main(void *arg)
 {
@@ -474,6 +553,10 @@ static void *predict_main(void *arg)
     int early = s->cfg.on_release != NULL;
     pthread_mutex_lock(&s->lock);
     for (;;) {
+        if (solo_ready(s)) {
+            run_solo(s, early);
+            continue;
+        }
         struct batch *b = oldest(s, SLOT_QUEUED);
         if (b != NULL) {
             b->state = SLOT_PREDICT;
@@ -553,9 +636,11 @@ static void free_codec(struct nf_sched *s)
     nf_crew_free(s->crew);
     for (int i = 0; i < NF_CREW_MAX; i++)
         nf_jpeg_free(s->jpeg[i]);
+    nf_jpeg_free(s->solo_jpeg);
 }
 
-/* The codec crew (cfg.codec_threads workers) and their JPEG handles. */
+/* The codec crew (cfg.codec_threads workers) and their JPEG handles, and
+ * the predict thread's. */
 static int init_codec(struct nf_sched *s)
 {
     int workers = s->cfg.codec_threads;
@@ -564,6 +649,8 @@ static int init_codec(struct nf_sched *s)
     for (int i = 0; i < workers; i++)
         if (nf_jpeg_init(&s->jpeg[i]) != 0)
             return NF_ENOMEM;
+    if (nf_jpeg_init(&s->solo_jpeg) != 0)
+        return NF_ENOMEM;
     return nf_crew_init(&s->crew, workers - 1);
 }
 
@@ -666,7 +753,9 @@ void nf_sched_submit(struct nf_sched *s, struct nf_job *job)
             s->ready_head = c;
         s->ready_tail = c;
     }
-    pthread_cond_signal(&s->codec_cond);
+    /* A lone frame is the predict thread's (solo_ready), else the codec
+     * thread's to prepare. */
+    pthread_cond_signal(solo_ready(s) ? &s->predict_cond : &s->codec_cond);
     pthread_mutex_unlock(&s->lock);
     if (old)
         s->on_done(s, old, 1, s->arg);

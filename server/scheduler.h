@@ -21,7 +21,11 @@
  * correction starts where the previous one ended. On anchor frames (a
  * second, cold-cache forward pass every anchor_every frames) the frame is
  * handed back first and its anchor runs after (config on_release), so
- * anchors never delay a reply; the session's next frame waits for it. Finished
+ * anchors never delay a reply; the session's next frame waits for it. A lone
+ * frame (the pipeline empty and one session waiting: a single stream) runs
+ * start to finish on the predict thread, with no hand-off between threads;
+ * if another session's frame is prepared meanwhile, the lone one is
+ * finished by the codec thread as usual. Finished
  * jobs go into a locked mailbox and the loop is woken with uv_async_send(); its
  * callback drains the whole mailbox, since sends coalesce.
  */
@@ -140,6 +144,7 @@ struct nf_sched_stats {
     uint64_t batches;    /* Batches finished. */
     uint64_t jobs;       /* Jobs in them. */
     uint64_t overlapped; /* Batches prepared while another was predicted. */
+    uint64_t solo;       /* Lone frames the predict thread ran alone. */
 };
 
 void nf_sched_get_stats(struct nf_sched *s, struct nf_sched_stats *out);

@@ -365,11 +365,44 @@ NF_TEST(sched_codec_crew_anchor_frames_go_back_before_their_anchor)
     anchors_after_frames(nf__t, 3);
 }
 
+/* A single stream, one frame at a time: every frame runs start to finish
+ * on the predict thread (no hand-off), anchors included, with its pixels
+ * and in order. */
+NF_TEST(sched_lone_session_runs_solo)
+{
+    struct fixture f;
+    NF_CHECK_INT_EQ(setup_with(&f, 1, 1, CLIENTS), 0);
+    int frames = 20, next = 0, seen = 0;
+    NF_CHECK_INT_EQ(submit(&f, 0, next++), 0);
+    uint64_t t0 = uv_hrtime();
+    while (f.n_back < frames && uv_hrtime() - t0 < 10000000000ull) {
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+        for (; seen < f.n_back; seen++)
+            if (next < frames)
+                NF_CHECK_INT_EQ(submit(&f, 0, next++), 0);
+    }
+    struct nf_sched_stats st;
+    nf_sched_get_stats(f.sched, &st);
+    teardown(&f);
+    NF_CHECK_INT_EQ(f.n_back, frames);
+    for (int i = 0; i < f.n_back; i++) {
+        NF_CHECK(!f.back[i].superseded && f.back[i].status == 0);
+        NF_CHECK_INT_EQ(f.back[i].seq, i);
+        NF_CHECK(abs(f.back[i].value - value_of(0, i)) <= 2);
+    }
+    printf("  %llu of %d frames solo, %d held for their anchor\n",
+           (unsigned long long)st.solo, frames, f.n_released);
+    NF_CHECK_INT_EQ(st.solo, (uint64_t)frames);
+    NF_CHECK_INT_EQ(st.batches, (uint64_t)frames);
+    NF_CHECK_INT_EQ(st.overlapped, 0);
+}
+
 NF_TEST_MAIN(
-    NF_TEST_ENTRY(sched_every_job_back_once_in_order_with_its_pixels) NF_TEST_ENTRY(
-        sched_codec_crew_every_job_back_once)
-        NF_TEST_ENTRY(sched_prepares_while_predicting) NF_TEST_ENTRY(
-            sched_close_hands_back_frames_in_the_pipeline)
-            NF_TEST_ENTRY(sched_anchor_frames_go_back_before_their_anchor)
-                NF_TEST_ENTRY(
-                    sched_codec_crew_anchor_frames_go_back_before_their_anchor))
+    NF_TEST_ENTRY(sched_every_job_back_once_in_order_with_its_pixels)
+        NF_TEST_ENTRY(sched_codec_crew_every_job_back_once)
+            NF_TEST_ENTRY(sched_prepares_while_predicting) NF_TEST_ENTRY(
+                sched_close_hands_back_frames_in_the_pipeline)
+                NF_TEST_ENTRY(sched_anchor_frames_go_back_before_their_anchor)
+                    NF_TEST_ENTRY(
+                        sched_codec_crew_anchor_frames_go_back_before_their_anchor)
+                        NF_TEST_ENTRY(sched_lone_session_runs_solo))
