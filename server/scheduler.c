@@ -59,6 +59,13 @@ struct batch {
     int anchors_done; /* Guarded by lock: every anchor item has run. */
 };
 
+/* A session the pipeline no longer uses, released after the first
+ * `after` jobs ever handed back (the loop delivers it in that order). */
+struct release {
+    void *session;
+    uint64_t after;
+};
+
 struct nf_sched {
     /* Immutable after init. */
     uv_loop_t *loop;
@@ -74,14 +81,16 @@ struct nf_sched {
     /* Guarded by lock. */
     struct nf_sched_client *ready_head, *ready_tail;
     struct nf_job *done_head, *done_tail;
-    void *released[NF_SCHED_SLOTS * NF_SCHED_MAX_BATCH]; /* Sessions. */
+    uint64_t posted; /* Jobs ever put in the done list. */
+    struct release released[NF_SCHED_SLOTS * NF_SCHED_MAX_BATCH];
     int n_released;
     int stop;
     int backlog;
     uint64_t next_seq;
     struct nf_sched_stats stats;
 
-    uv_async_t async; /* Loop thread (uv_async_send from any thread). */
+    uv_async_t async;   /* Loop thread (uv_async_send from any thread). */
+    uint64_t delivered; /* Loop thread: jobs handed to on_done so far. */
     void (*close_cb)(void *);
     void *close_arg;
 
@@ -320,6 +329,7 @@ static void hand_back(struct nf_sched *s, struct batch *b, int anchors)
         else
             s->done_head = j;
         s->done_tail = j;
+        s->posted++;
         b->jobs[i] = NULL;
     }
     s->stats.batches++;
@@ -438,7 +448,8 @@ static void *codec_main(void *arg)
                 if (!b->anchored[i])
                     continue;
                 b->client[i]->in_flight = 0;
-                s->released[s->n_released++] = b->session[i];
+                s->released[s->n_released++] =
+                    (struct release){b->session[i], s->posted};
             }
             b->state = SLOT_FREE;
             pthread_cond_signal(&s->predict_cond);
@@ -487,6 +498,37 @@ static void *codec_main(void *arg)
 }
 
 /*
+ * Predict thread: runs the frames of b, prepared (and their anchors first
+ * unless early); anchors_done says whether anchors are left. Lock held on
+ * entry and return.
+ */
+static void predict_frames(struct nf_sched *s, struct batch *b, int early)
+{
+    b->state = SLOT_PREDICT;
+    /* The codec thread may prepare the next batch meanwhile. */
+    pthread_cond_signal(&s->codec_cond);
+    pthread_mutex_unlock(&s->lock);
+    predict_batch(b, 0);
+    if (!early && b->n_anchored)
+        predict_batch(b, 1);
+    pthread_mutex_lock(&s->lock);
+    b->anchors_done = !early || b->n_anchored == 0;
+}
+
+/* Predict thread: runs the anchors of b that predict_frames() left, after
+ * its frames went on. Lock held on entry and return. */
+static void predict_late_anchors(struct nf_sched *s, struct batch *b)
+{
+    if (b->anchors_done)
+        return;
+    pthread_mutex_unlock(&s->lock);
+    predict_batch(b, 1);
+    pthread_mutex_lock(&s->lock);
+    b->anchors_done = 1;
+    pthread_cond_signal(&s->codec_cond);
+}
+
+/*
  * Predict thread: runs a lone frame (solo_ready) start to finish on this
  * thread, through the same states as the pipeline, so that the codec
  * thread may prepare another session's frame while this one predicts. If
@@ -504,16 +546,9 @@ static void run_solo(struct nf_sched *s, int early)
     prepare_one(&l, 0, 0);
     b->n_anchored = b->anchored[0];
     pthread_mutex_lock(&s->lock);
-    b->state = SLOT_PREDICT;
     s->stats.solo++;
-    /* The codec thread may prepare the next batch meanwhile. */
-    pthread_cond_signal(&s->codec_cond);
-    pthread_mutex_unlock(&s->lock);
-    predict_batch(b, 0);
-    if (!early && b->n_anchored)
-        predict_batch(b, 1);
-    pthread_mutex_lock(&s->lock);
-    l.anchors = b->anchors_done = !early || b->n_anchored == 0;
+    predict_frames(s, b, early);
+    l.anchors = b->anchors_done;
     if (oldest(s, SLOT_QUEUED) != NULL) {
         /* Another frame waits for the model: it goes first. */
         b->state = SLOT_PREDICTED;
@@ -531,13 +566,7 @@ static void run_solo(struct nf_sched *s, int early)
         uv_async_send(&s->async);
         pthread_mutex_lock(&s->lock);
     }
-    if (b->anchors_done)
-        return;
-    pthread_mutex_unlock(&s->lock);
-    predict_batch(b, 1);
-    pthread_mutex_lock(&s->lock);
-    b->anchors_done = 1;
-    pthread_cond_signal(&s->codec_cond);
+    predict_late_anchors(s, b);
 }
 
 /*
@@ -559,24 +588,10 @@ static void *predict_main(void *arg)
         }
         struct batch *b = oldest(s, SLOT_QUEUED);
         if (b != NULL) {
-            b->state = SLOT_PREDICT;
-            /* The codec thread may prepare the next batch meanwhile. */
-            pthread_cond_signal(&s->codec_cond);
-            pthread_mutex_unlock(&s->lock);
-            predict_batch(b, 0);
-            if (!early && b->n_anchored)
-                predict_batch(b, 1);
-            pthread_mutex_lock(&s->lock);
-            b->anchors_done = !early || b->n_anchored == 0;
+            predict_frames(s, b, early);
             b->state = SLOT_PREDICTED;
             pthread_cond_signal(&s->codec_cond);
-            if (!b->anchors_done) {
-                pthread_mutex_unlock(&s->lock);
-                predict_batch(b, 1);
-                pthread_mutex_lock(&s->lock);
-                b->anchors_done = 1;
-                pthread_cond_signal(&s->codec_cond);
-            }
+            predict_late_anchors(s, b);
             continue;
         }
         if (s->stop && !in_pipeline(s))
@@ -587,17 +602,19 @@ static void *predict_main(void *arg)
     return NULL;
 }
 
-/* Loop thread: hands every finished job to on_done, then every session
- * the pipeline no longer uses to on_release. */
+/*
+ * Loop thread: hands every finished job to on_done and every session the
+ * pipeline no longer uses to on_release, in the order the pipeline posted
+ * them: a held job before its session's release, and that release before
+ * the session's next job (which may be finished before the loop wakes).
+ */
 static void on_async(uv_async_t *h)
 {
     struct nf_sched *s = h->data;
     struct nf_job *j;
+    struct release released[NF_SCHED_SLOTS * NF_SCHED_MAX_BATCH];
+    int n_released, r = 0;
 
-    void *released[NF_SCHED_SLOTS * NF_SCHED_MAX_BATCH];
-    int n_released;
-
-    /* Jobs before releases: a held job's release was posted after it. */
     pthread_mutex_lock(&s->lock);
     j = s->done_head;
     s->done_head = s->done_tail = NULL;
@@ -605,16 +622,21 @@ static void on_async(uv_async_t *h)
     memcpy(released, s->released, sizeof released[0] * (size_t)n_released);
     s->n_released = 0;
     pthread_mutex_unlock(&s->lock);
-    while (j) {
+    for (;;) {
+        for (; r < n_released && released[r].after <= s->delivered; r++)
+            s->cfg.on_release(s, released[r].session, s->arg);
+        if (j == NULL)
+            break;
         struct nf_job *next = j->next;
         pthread_mutex_lock(&s->lock);
         s->backlog--;
         pthread_mutex_unlock(&s->lock);
+        s->delivered++;
         s->on_done(s, j, 0, s->arg);
         j = next;
     }
-    for (int i = 0; i < n_released; i++)
-        s->cfg.on_release(s, released[i], s->arg);
+    for (; r < n_released; r++) /* Posted after every job taken here. */
+        s->cfg.on_release(s, released[r].session, s->arg);
 }
 
 /* Stops both threads once the batches in the pipeline are finished. */

@@ -144,7 +144,8 @@ struct nf_sched_stats {
     uint64_t batches;    /* Batches finished. */
     uint64_t jobs;       /* Jobs in them. */
     uint64_t overlapped; /* Batches prepared while another was predicted. */
-    uint64_t solo;       /* Lone frames the predict thread ran alone. */
+    uint64_t solo;       /* Lone frames the predict thread decoded and
+                          * predicted itself (run_solo). */
 };
 
 void nf_sched_get_stats(struct nf_sched *s, struct nf_sched_stats *out);

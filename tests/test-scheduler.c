@@ -367,7 +367,9 @@ NF_TEST(sched_codec_crew_anchor_frames_go_back_before_their_anchor)
 
 /* A single stream, one frame at a time: every frame runs start to finish
  * on the predict thread (no hand-off), anchors included, with its pixels
- * and in order. */
+ * and in order. (The two-session anchor tests above also check the order
+ * of releases: a release once reached the loop after its session's next
+ * frame when the machine was loaded.) */
 NF_TEST(sched_lone_session_runs_solo)
 {
     struct fixture f;
@@ -395,6 +397,9 @@ NF_TEST(sched_lone_session_runs_solo)
     NF_CHECK_INT_EQ(st.solo, (uint64_t)frames);
     NF_CHECK_INT_EQ(st.batches, (uint64_t)frames);
     NF_CHECK_INT_EQ(st.overlapped, 0);
+    /* Frames 7 and 15 carry anchors; a solo frame goes back before its
+     * anchor runs, so both are held and released. */
+    NF_CHECK_INT_EQ(f.n_released, 2);
 }
 
 NF_TEST_MAIN(
