@@ -341,8 +341,11 @@ static void anchors_after_frames(struct nf_test_ctx *nf__t, int codec)
         NF_CHECK(!r->held || r->seq % 8 == 7);
         NF_CHECK(abs(r->value - value_of(r->client, r->seq)) <= 2);
     }
+    /* How many are held depends on timing here (none when every anchor
+     * ends before the codec thread finishes its frame, seen once in 20 runs
+     * with both cores busy); sched_lone_session_runs_solo checks that a
+     * frame goes back before its anchor. */
     printf("  %d of the 4 anchor frames went back before their anchor\n", held);
-    NF_CHECK(held > 0);
     /* One release per held frame, after that frame came back and before
      * the same session's next frame did. */
     NF_CHECK_INT_EQ(f.n_released, held);
