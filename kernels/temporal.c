@@ -43,6 +43,7 @@ struct nf_temporal {
     float *lp_prev; /* (3, gh, gw) the same of the previous input. */
     float *lp_a, *lp_b; /* (3, gh, gw) scratch: output and anchor means. */
     uint8_t *prev_in;   /* (h, w, 3) previous input, packed. */
+    uint8_t *next_in;   /* (h, w, 3) this input, when next_ready. */
     float *disp;        /* (h, w, 3) the stabilized output, levels. */
     uint8_t *shown;     /* (h, w, 3) the output shown last frame. */
     float *beta;        /* (h, w) the cache decay of each pixel. */
@@ -50,9 +51,10 @@ struct nf_temporal {
     uint8_t *anchor_px; /* (h, w, 3) the anchor's pixels. */
     struct nf_image anchor;
 
-    int have_prev; /* prev_in and lp_prev hold the previous frame. */
-    int have_disp; /* disp holds the previous output. */
-    int regrid;    /* grid_cell changed: resize the grids. */
+    int have_prev;  /* prev_in and lp_prev hold the previous frame. */
+    int next_ready; /* The motion pass copied this input to next_in. */
+    int have_disp;  /* disp holds the previous output. */
+    int regrid;     /* grid_cell changed: resize the grids. */
     int reset_pending, reset_client;
     int anchor_now;     /* This frame has an anchor item. */
     int ramp_left;      /* Frames offset still moves by step. */
@@ -176,12 +178,13 @@ static void free_buffers(struct nf_temporal *t)
     free(t->lp_a);
     free(t->lp_b);
     free(t->prev_in);
+    free(t->next_in);
     free(t->disp);
     nf_backend_host_free(t->anchor_px);
     t->offset = t->target = t->step = NULL;
     t->lp_in = t->lp_prev = t->lp_a = t->lp_b = NULL;
     t->disp = t->beta = t->motion = NULL;
-    t->prev_in = t->anchor_px = t->shown = NULL;
+    t->prev_in = t->next_in = t->anchor_px = t->shown = NULL;
     t->cap_px = t->cap_gr = 0;
     t->width = t->height = 0;
 }
@@ -323,6 +326,8 @@ static int prepare(struct nf_temporal *t, int width, int height)
         t->cap_px = 0;
         rc = grow((void **)&t->prev_in, 3 * px, 1);
         if (rc == 0)
+            rc = grow((void **)&t->next_in, 3 * px, 1);
+        if (rc == 0)
             rc = grow((void **)&t->disp, 3 * px, sizeof(float));
         if (rc == 0)
             rc = grow_host(t, (void **)&t->anchor_px, 3 * px);
@@ -412,6 +417,7 @@ static int check_image(const struct nf_image *im)
  */
 struct motion_row {
     const uint8_t *a, *b; /* The previous and current input. */
+    uint8_t *copy;        /* Where b is copied (the next frame's a). */
     float *s;             /* Motion of each pixel. */
     float *beta;          /* Its cache decay, or NULL. */
     float thr, refresh, decay;
@@ -436,6 +442,7 @@ static void motion_px(const struct motion_row *r, int x0, int x1)
         for (int c = 0; c < 3; c++) {
             int e = abs(r->a[3 * x + c] - r->b[3 * x + c]);
             m = e > m ? e : m;
+            r->copy[3 * x + c] = r->b[3 * x + c];
         }
         r->s[x] = ramp((float)m, r->thr);
         if (r->beta != NULL)
@@ -482,8 +489,10 @@ motion_avx2(const struct motion_row *r, int n8)
             int e = 3 * x + 8 * k;
             __m256i va = _mm256_cvtepu8_epi32(
                 _mm_loadl_epi64((const __m128i *)(const void *)(a + e)));
-            __m256i vb = _mm256_cvtepu8_epi32(
-                _mm_loadl_epi64((const __m128i *)(const void *)(b + e)));
+            __m128i bytes =
+                _mm_loadl_epi64((const __m128i *)(const void *)(b + e));
+            _mm_storel_epi64((__m128i *)(void *)(r->copy + e), bytes);
+            __m256i vb = _mm256_cvtepu8_epi32(bytes);
             d[k] = _mm256_abs_epi32(_mm256_sub_epi32(va, vb));
         }
         __m256i m = _mm256_max_epi32(
@@ -499,7 +508,11 @@ motion_avx2(const struct motion_row *r, int n8)
 }
 #endif
 
-/* The motion map, and with beta the per-pixel cache decay (refresh_beta). */
+/*
+ * The motion map, and with beta the per-pixel cache decay (refresh_beta);
+ * the input is copied to next_in on the way, so that end_frame keeps it
+ * by swapping buffers instead of a pass of its own.
+ */
 static void motion_map(struct nf_temporal *t, const struct nf_image *in,
                        float *beta)
 {
@@ -513,6 +526,7 @@ static void motion_map(struct nf_temporal *t, const struct nf_image *in,
         size_t px = (size_t)y * t->width;
         r.a = t->prev_in + 3 * px;
         r.b = in->data + (size_t)y * in->stride;
+        r.copy = t->next_in + 3 * px;
         r.s = t->motion + px;
         r.beta = beta != NULL ? beta + px : NULL;
         int x = 0;
@@ -522,6 +536,7 @@ static void motion_map(struct nf_temporal *t, const struct nf_image *in,
 #endif
         motion_px(&r, x, in->width);
     }
+    t->next_ready = 1;
 }
 
 /* One frame's move of the applied offset toward the target. */
@@ -574,6 +589,7 @@ int nf_temporal_begin(struct nf_temporal *t, const struct nf_image *in,
 {
     if (t == NULL || items == NULL)
         return NF_EINVAL;
+    t->next_ready = 0; /* Whatever an unfinished frame left there. */
     int rc = check_image(in);
     if (rc == 0)
         rc = check_image(out);
@@ -758,9 +774,16 @@ static void remember_output(struct nf_temporal *t, const struct nf_image *out)
 
 static void remember_input(struct nf_temporal *t, const struct nf_image *in)
 {
-    for (int y = 0; y < in->height; y++)
-        memcpy(t->prev_in + (size_t)y * 3 * t->width,
-               in->data + (size_t)y * in->stride, (size_t)3 * in->width);
+    if (t->next_ready) {
+        uint8_t *p = t->prev_in;
+        t->prev_in = t->next_in;
+        t->next_in = p;
+    } else {
+        for (int y = 0; y < in->height; y++)
+            memcpy(t->prev_in + (size_t)y * 3 * t->width,
+                   in->data + (size_t)y * in->stride, (size_t)3 * in->width);
+    }
+    t->next_ready = 0;
     float *swap = t->lp_prev;
     t->lp_prev = t->lp_in;
     t->lp_in = swap;

@@ -545,6 +545,33 @@ NF_TEST(temporal_stabilizer_holds_noise_and_passes_motion)
     rig_free(&r);
 }
 
+NF_TEST(temporal_failed_frame_keeps_the_previous_input)
+{
+    /* Motion is measured against the last finished frame's input: a frame
+     * whose predict failed leaves it as it was. Pixel (5, 2) shows 160;
+     * a failed frame brings 100 there; the next frame's 161 is then a
+     * still pixel (1 level from 160), held at 160 by the dead band, where
+     * a comparison with the failed frame's 100 would let it through. */
+    struct rig r;
+    struct nf_predict_item items[NF_TEMPORAL_MAX_ITEMS];
+    NF_CHECK(rig_init(&r, identity_model(), 8, 4, "anchor_every", 0.0, "") ==
+             0);
+    image_fill(&r.in, 100);
+    NF_CHECK(nf_temporal_step(r.t, &r.in, &r.out) == 0);
+    px(&r.in, 5, 2)[1] = 160;
+    NF_CHECK(nf_temporal_step(r.t, &r.in, &r.out) == 0);
+    NF_CHECK_INT_EQ(px(&r.out, 5, 2)[1], 160);
+    px(&r.in, 5, 2)[1] = 100;
+    int n = nf_temporal_begin(r.t, &r.in, &r.out, items);
+    NF_CHECK_INT_EQ(n, 1);
+    items[0].status = NF_EBACKEND; /* As a failed predict leaves it. */
+    NF_CHECK_INT_EQ(nf_temporal_end_frame(r.t, items, n), NF_EBACKEND);
+    px(&r.in, 5, 2)[1] = 161;
+    NF_CHECK(nf_temporal_step(r.t, &r.in, &r.out) == 0);
+    NF_CHECK_INT_EQ(px(&r.out, 5, 2)[1], 160);
+    rig_free(&r);
+}
+
 NF_TEST(temporal_client_reset_and_bad_frames)
 {
     struct rig r;
@@ -614,6 +641,7 @@ NF_TEST_MAIN(
     NF_TEST_ENTRY(temporal_drift_threshold_resets)
     NF_TEST_ENTRY(temporal_reanchor_cancels_creep)
     NF_TEST_ENTRY(temporal_stabilizer_holds_noise_and_passes_motion)
+    NF_TEST_ENTRY(temporal_failed_frame_keeps_the_previous_input)
     NF_TEST_ENTRY(temporal_client_reset_and_bad_frames)
     NF_TEST_ENTRY(temporal_anchor_items_follow_the_schedule)
 )
