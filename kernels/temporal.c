@@ -413,7 +413,8 @@ static int check_image(const struct nf_image *im)
  * How much each pixel moves, 0 (still) to 1: ramp() of its input's largest
  * channel change since the previous input. Computed once per frame for the
  * cache decay (begin) and the stabilizer (end), in the same pass as the
- * per-pixel cache decay (refresh_map) when that is on.
+ * per-pixel cache decay (refresh_beta) when that is on and the copy of the
+ * input that the next frame compares with.
  */
 struct motion_row {
     const uint8_t *a, *b; /* The previous and current input. */
