@@ -162,10 +162,11 @@ def cdf_panel(runs, x0, y0, varying):
 def scaling_panel(series, x0, y0, title, ylabel, key):
     xs = [s for pts in series.values() for s, _ in pts]
     ys = [key(r) for pts in series.values() for _, r in pts]
-    p = Panel(x0, y0, title, "streams", ylabel,
-              (0, max(xs) * 1.05), (0, max(ys) * 1.1 or 1))
+    # Headroom above the highest point for the legend in the top-left.
+    top = max(ys) * 1.35 or 1
+    p = Panel(x0, y0, title, "streams", ylabel, (0, max(xs) * 1.05), (0, top))
     p.axes([t for t in nice_ticks(0, max(xs)) if t == int(t)],
-           nice_ticks(0, max(ys) * 1.1 or 1))
+           nice_ticks(0, top))
     items = []
     for i, (label, pts) in enumerate(series.items()):
         color = COLORS[i % len(COLORS)]
