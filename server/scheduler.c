@@ -336,6 +336,23 @@ static void hand_back(struct nf_sched *s, struct batch *b, int anchors)
     s->stats.jobs += (uint64_t)b->n;
 }
 
+/*
+ * After b's jobs or releases were posted: puts b in state st, lets the
+ * other pipeline thread see it (a stopping one waits for the pipeline to
+ * empty; a free slot may start a solo frame) and wakes the loop. Each
+ * thread waits on its own condition only, so signalling both is exact.
+ * Lock held on entry and return.
+ */
+static void posted(struct nf_sched *s, struct batch *b, enum slot_state st)
+{
+    b->state = st;
+    pthread_cond_signal(&s->codec_cond);
+    pthread_cond_signal(&s->predict_cond);
+    pthread_mutex_unlock(&s->lock);
+    uv_async_send(&s->async);
+    pthread_mutex_lock(&s->lock);
+}
+
 /* The slot in state st prepared first, or NULL. Lock held. */
 static struct batch *oldest(struct nf_sched *s, enum slot_state st)
 {
@@ -451,11 +468,7 @@ static void *codec_main(void *arg)
                 s->released[s->n_released++] =
                     (struct release){b->session[i], s->posted};
             }
-            b->state = SLOT_FREE;
-            pthread_cond_signal(&s->predict_cond);
-            pthread_mutex_unlock(&s->lock);
-            uv_async_send(&s->async);
-            pthread_mutex_lock(&s->lock);
+            posted(s, b, SLOT_FREE);
             continue;
         }
         b = oldest(s, SLOT_PREDICTED);
@@ -466,12 +479,7 @@ static void *codec_main(void *arg)
             finish_batch(s, b, anchors);
             pthread_mutex_lock(&s->lock);
             hand_back(s, b, anchors);
-            b->state = anchors ? SLOT_FREE : SLOT_SENT;
-            /* Let a stopping predict thread see the pipeline empty. */
-            pthread_cond_signal(&s->predict_cond);
-            pthread_mutex_unlock(&s->lock);
-            uv_async_send(&s->async);
-            pthread_mutex_lock(&s->lock);
+            posted(s, b, anchors ? SLOT_FREE : SLOT_SENT);
             continue;
         }
         b = solo_ready(s) ? NULL : slot_to_prepare(s);
@@ -559,12 +567,7 @@ static void run_solo(struct nf_sched *s, int early)
         finish_one(&l, 0, 0);
         pthread_mutex_lock(&s->lock);
         hand_back(s, b, l.anchors);
-        b->state = l.anchors ? SLOT_FREE : SLOT_SENT;
-        /* Let a stopping codec thread see the pipeline empty. */
-        pthread_cond_signal(&s->codec_cond);
-        pthread_mutex_unlock(&s->lock);
-        uv_async_send(&s->async);
-        pthread_mutex_lock(&s->lock);
+        posted(s, b, l.anchors ? SLOT_FREE : SLOT_SENT);
     }
     predict_late_anchors(s, b);
 }
