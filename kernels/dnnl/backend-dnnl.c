@@ -418,8 +418,9 @@ static void task_rows(const struct task *t, int u0, int u1, int thread)
         break;
     case TASK_INPUT_DECAY:
         for (int cy = u0; cy < u1; cy++) {
-            int r = t->y.r, y1 = (cy + 1) * r < t->y.h ? (cy + 1) * r : t->y.h;
-            nf__dnnl_from_rgb_rows(t->rgb, &t->y, cy * r, y1);
+            int y0, y1;
+            nf__dnnl_cell_span(&t->y, cy, cy + 1, &y0, &y1);
+            nf__dnnl_from_rgb_rows(t->rgb, &t->y, y0, y1);
             nf__dnnl_decay_cells(t->caches, t->n_caches, &t->x,
                                  t->corr->decay_map, t->corr->decay,
                                  t->rgb->width, t->rgb->height, cy, cy + 1);

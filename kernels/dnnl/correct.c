@@ -26,9 +26,8 @@ int nf__dnnl_cell_rows(const struct nf_dnnl_rt *v)
     return (v->h + v->r - 1) / v->r;
 }
 
-/* Pixel rows [y0, y1) of the cell rows [cy0, cy1) of v. */
-static void pixel_rows(const struct nf_dnnl_rt *v, int cy0, int cy1, int *y0,
-                       int *y1)
+void nf__dnnl_cell_span(const struct nf_dnnl_rt *v, int cy0, int cy1, int *y0,
+                        int *y1)
 {
     *y0 = cy0 * v->r;
     *y1 = cy1 * v->r < v->h ? cy1 * v->r : v->h;
@@ -129,7 +128,7 @@ void nf__dnnl_decay_cells(const struct nf_dnnl_rt *cache, int k,
     }
 #endif
     int y0, y1;
-    pixel_rows(frame, cy0, cy1, &y0, &y1);
+    nf__dnnl_cell_span(frame, cy0, cy1, &y0, &y1);
     decay_rows_c(cache, k, frame, map, decay, width, height, y0, y1);
 }
 
@@ -291,7 +290,7 @@ void nf__dnnl_offset_cells(const struct nf_dnnl_rt *v,
 #endif
     for (int cy = cy0; cy < cy1; cy++) {
         int y0, y1, done = 0; /* Columns whose bytes are written. */
-        pixel_rows(v, cy, cy + 1, &y0, &y1);
+        nf__dnnl_cell_span(v, cy, cy + 1, &y0, &y1);
 #ifdef NF_DNNL_AVX512
         if (simd)
             done = offset_cells_avx512(v, off, rgb, &h, cy);

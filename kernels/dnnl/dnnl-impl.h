@@ -382,6 +382,10 @@ void nf__dnnl_to_planar(const struct nf_dnnl_rt *v, float *dst);
 /* Cell rows of v: the units the decay and offset passes split. */
 int nf__dnnl_cell_rows(const struct nf_dnnl_rt *v);
 
+/* Pixel rows [y0, y1) of the cell rows [cy0, cy1) of v. */
+void nf__dnnl_cell_span(const struct nf_dnnl_rt *v, int cy0, int cy1, int *y0,
+                        int *y1);
+
 /* Cell rows [cy0, cy1) of the k cache views cache[] decayed toward the
  * frame view (of the same size). */
 void nf__dnnl_decay_cells(const struct nf_dnnl_rt *cache, int k,
