@@ -72,10 +72,11 @@ $(BUILD)/obj/kernels/dnnl/correct.o: CFLAGS += -O3
 PROGRAMS += $(BUILD)/nf-kernel-bench
 endif
 
-# The drift correction's per-pixel passes (temporal.c) and the grid means
-# (quality.c) run on every frame: -O3 vectorizes them (at 640x480 the
-# work before and after the forward pass fell from 4.3 to 2.7 ms).
-$(BUILD)/obj/kernels/temporal.o $(BUILD)/obj/kernels/quality.o: CFLAGS += -O3
+# The drift correction's per-pixel passes (stabilize.c, temporal.c) and the
+# grid means (quality.c) run on every frame: -O3 vectorizes them (at 640x480
+# the work before and after the forward pass fell from 4.3 to 2.7 ms).
+$(BUILD)/obj/kernels/temporal.o $(BUILD)/obj/kernels/quality.o \
+$(BUILD)/obj/kernels/stabilize.o: CFLAGS += -O3
 
 .PHONY: all deps run test unit lint models clean obs-plugin bench
 all: $(PROGRAMS) $(TESTS)

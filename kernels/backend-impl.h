@@ -33,6 +33,13 @@ struct nf_backend_i {
     int corrections;
 
     /*
+     * 1 if predict also applies a correction's motion map and stabilization
+     * (struct nf_corr_motion, struct nf_corr_stab); items that carry them
+     * are NF_EUNSUPPORTED on a backend that does not.
+     */
+    int stabilizes;
+
+    /*
      * Optional (NULL: always). Whether this machine can run the backend at
      * all, e.g. a CUDA device is present. Cheap; any thread.
      */

@@ -155,6 +155,11 @@ const char *nf_backend_name(const struct nf_backend *b)
     return b->iface->name;
 }
 
+int nf_backend_stabilizes(const struct nf_backend *b)
+{
+    return b->iface->corrections && b->iface->stabilizes;
+}
+
 const struct nf_model *nf_backend_model(const struct nf_backend *b)
 {
     return b->model;
@@ -266,16 +271,35 @@ static int check_image(const struct nf_image *im)
     return 0;
 }
 
-/* A correction's values; NaN fails the range test. */
-static int check_corr(const struct nf_correction *c)
+/* Whether v lies in [lo, hi]; NaN does not. */
+static int in_range(float v, float lo, float hi)
+{
+    return v >= lo && v <= hi;
+}
+
+/* A correction's values. */
+static int check_corr(const struct nf_backend *b, const struct nf_correction *c)
 {
     if (c == NULL)
         return 0;
-    if (!(c->decay >= 0.0f && c->decay <= 1.0f))
+    if (!in_range(c->decay, 0.0f, 1.0f))
         return NF_EINVAL;
     if (c->offset != NULL && (c->grid_w < 1 || c->grid_w > NF_CORR_MAX_GRID ||
                               c->grid_h < 1 || c->grid_h > NF_CORR_MAX_GRID))
         return NF_EINVAL;
+    const struct nf_corr_motion *m = c->motion;
+    if (m != NULL && (m->prev == NULL || m->copy == NULL || m->motion == NULL ||
+                      !in_range(m->threshold, 0.0f, 255.0f) ||
+                      !in_range(m->refresh, 0.0f, 1.0f)))
+        return NF_EINVAL;
+    const struct nf_corr_stab *st = c->stab;
+    if (st != NULL && (st->motion == NULL || st->avg == NULL ||
+                       st->shown == NULL || !in_range(st->blend, 0.0f, 1.0f) ||
+                       !in_range(st->deadband, 0.0f, 255.0f)))
+        return NF_EINVAL;
+    if (!b->iface->corrections ||
+        ((m != NULL || st != NULL) && !b->iface->stabilizes))
+        return NF_EUNSUPPORTED;
     return 0;
 }
 
@@ -295,9 +319,7 @@ static int check_item(const struct nf_backend *b,
         (it->in->width != it->out->width || it->in->height != it->out->height))
         rc = NF_EINVAL;
     if (rc == 0)
-        rc = check_corr(it->corr);
-    if (rc == 0 && it->corr != NULL && !b->iface->corrections)
-        rc = NF_EUNSUPPORTED;
+        rc = check_corr(b, it->corr);
     return rc;
 }
 

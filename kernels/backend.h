@@ -46,6 +46,36 @@ struct nf_image {
 };
 
 /*
+ * The motion map of a frame (correct.h, operation 3): how much each pixel
+ * moved since the previous input. Buffers are packed, the frame's size
+ * (width x height, no padding, no stride). Borrowed for the predict call.
+ */
+struct nf_corr_motion {
+    const uint8_t *prev; /* (height, width, 3) the previous input. */
+    uint8_t *copy;       /* (height, width, 3) receives this input. */
+    float *motion;       /* (height, width) receives each pixel's motion. */
+    /* (height, width) or NULL: receives each pixel's cache decay
+     * (nf_corr_refresh_beta with the correction's decay); the item's
+     * decay_map may point here, and is then read after it is written. */
+    float *beta;
+    float threshold; /* Levels, 0..255: a change up to it is still. */
+    float refresh;   /* 0..1: beta where a pixel moves fully. */
+};
+
+/*
+ * Temporal stabilization of the 8-bit output (correct.h, operation 4):
+ * still pixels follow the model through a running average shown with a
+ * dead band. Packed buffers of the frame's size; borrowed for the call.
+ */
+struct nf_corr_stab {
+    const float *motion; /* (height, width): operation 3's map, 0..1. */
+    float *avg;          /* (height, width, 3) the running average, levels. */
+    uint8_t *shown;      /* (height, width, 3) the values shown last. */
+    float blend;         /* 0..1: the average's gain on still pixels. */
+    float deadband;      /* 0..255 levels: the change a still pixel shows. */
+};
+
+/*
  * Drift correction of one predict item (docs/TEMPORAL.md; kernels/temporal.h
  * decides the values, kernels/correct.h holds the per-element math every
  * backend uses). Borrowed for the predict call.
@@ -59,6 +89,11 @@ struct nf_correction {
     /* (height, width) floats in [0, 1], the unpadded frame's size: a beta
      * per pixel that replaces decay (nf_corr_beta_at); NULL: none. */
     const float *decay_map;
+    /* Optional (NULL: none), on backends where nf_backend_stabilizes():
+     * operation 3 before everything else, operation 4 after the output's
+     * 8-bit values are final. */
+    const struct nf_corr_motion *motion;
+    const struct nf_corr_stab *stab;
 };
 
 /* One frame of one stream in a batch. */
@@ -103,6 +138,14 @@ void nf_backend_free(struct nf_backend *b);
 
 /* "ref", "dnnl", "cuda": the concrete backend chosen (never "cpu"/"auto"). */
 const char *nf_backend_name(const struct nf_backend *b);
+
+/*
+ * 1 if b's predict applies a correction's motion map and stabilization
+ * (struct nf_corr_motion, struct nf_corr_stab) inside its own pass ("ref",
+ * "dnnl"); 0 if items that carry them are NF_EUNSUPPORTED ("cuda"), and
+ * the caller runs them itself (kernels/stabilize.h). Any thread.
+ */
+int nf_backend_stabilizes(const struct nf_backend *b);
 
 /* The model this backend runs. */
 const struct nf_model *nf_backend_model(const struct nf_backend *b);
@@ -158,6 +201,14 @@ void nf_backend_slot_reset(struct nf_backend *b, struct nf_slot *s);
  * pushed into the cache, so the cache holds corrected frames. An item whose
  * corr has decay outside [0, 1] (or NaN), or an offset with a grid side
  * outside 1..NF_CORR_MAX_GRID, is NF_EINVAL.
+ *
+ * corr->motion, when set, runs first of all: from the input and motion->prev
+ * it writes motion->motion, motion->beta (if set) and motion->copy. And
+ * corr->stab, when set, runs last: it rewrites the 8-bit output in place
+ * (with its avg and shown) after everything above; the cache keeps the
+ * model's values. An item whose motion or stab has a NULL buffer or a value
+ * outside the ranges of backend.h's structs (or NaN) is NF_EINVAL; on a
+ * backend that does not stabilize, NF_EUNSUPPORTED.
  */
 int nf_backend_predict(struct nf_backend *b, struct nf_predict_item *items,
                        int n);

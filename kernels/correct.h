@@ -4,9 +4,9 @@
  * values).
  *
  * A predict item may carry a struct nf_correction (backend.h). A backend
- * applies it with exactly two operations, defined here once so that the
- * CPU backends (gcc) and a CUDA backend (nvcc, device code) compute the
- * same thing:
+ * applies it with these operations, defined here once so that the CPU
+ * backends (gcc) and a CUDA backend (nvcc, device code) compute the same
+ * thing:
  *
  *   1. decay, before the graph runs, to every cache entry of a warm slot,
  *      element by element: cache = (1 - beta) * cache + beta * frame,
@@ -14,7 +14,18 @@
  *      either one number or a per-pixel map (nf_corr_beta_at);
  *   2. offset, after the graph, to the float output before it is clamped,
  *      rounded and pushed into the cache: y += offset(c, x, y), the
- *      bilinear upsampling of a (3, grid_h, grid_w) field to the frame.
+ *      bilinear upsampling of a (3, grid_h, grid_w) field to the frame;
+ *   3. motion, first of all (struct nf_corr_motion): pixel p's motion s =
+ *      nf_corr_motion(largest channel change of p since the previous
+ *      input, threshold) and its cache decay nf_corr_refresh_beta(s,
+ *      refresh, decay), which operation 1 then reads as its map;
+ *   4. stabilization, last of all, on the 8-bit output (struct
+ *      nf_corr_stab): each element through nf_corr_stab() with the gain
+ *      and dead band nf_corr_stab_gain() gives its pixel.
+ *
+ * Operations 3 and 4 work on 8-bit frames; kernels/stabilize.h runs them
+ * on rows of a frame, vectorized, for the backends and for callers whose
+ * backend does not (nf_backend_stabilizes).
  *
  * Everything here is plain C99 with no library calls, so that nvcc accepts
  * it as host and device code (NF_HD). This header knows nothing of
@@ -93,6 +104,61 @@ NF_HD static inline float nf_corr_offset_at(const float *grid, int gw, int gh,
     float top = (1.0f - lx) * g[y0 * gw + x0] + lx * g[y0 * gw + x1];
     float bot = (1.0f - lx) * g[y1 * gw + x0] + lx * g[y1 * gw + x1];
     return (1.0f - ly) * top + ly * bot;
+}
+
+/*
+ * Operation 3: a pixel's motion, 0 (still) to 1, from its largest channel
+ * change in levels: (change - thr) / thr clamped to [0, 1]; with thr 0,
+ * any change is full motion.
+ */
+NF_HD static inline float nf_corr_motion(int change, float thr)
+{
+    if (thr <= 0.0f)
+        return change > 0 ? 1.0f : 0.0f;
+    float r = ((float)change - thr) / thr;
+    return r < 0.0f ? 0.0f : r > 1.0f ? 1.0f : r;
+}
+
+/*
+ * The cache decay of a pixel with motion s: decay, raised to refresh * s
+ * where the input moves, so that the cache forgets what the camera no
+ * longer shows instead of trailing it as a ghost.
+ */
+NF_HD static inline float nf_corr_refresh_beta(float s, float refresh,
+                                               float decay)
+{
+    float r = refresh * s;
+    return r > decay ? r : decay;
+}
+
+/*
+ * Operation 4 for a pixel with motion s: the average's gain g = blend +
+ * (1 - blend) * s and the dead band deadband * (1 - s) + 0.5 * s (0.5:
+ * plain rounding), so that moving pixels (s = 1) pass unchanged.
+ */
+NF_HD static inline void nf_corr_stab_gain(float s, float blend, float deadband,
+                                           float *g, float *band)
+{
+    *g = blend + (1.0f - blend) * s;
+    *band = deadband * (1.0f - s) + 0.5f * s;
+}
+
+/*
+ * Operation 4 on one element: the running average avg moves by g toward
+ * the model's value; the shown value changes (to avg rounded) only when
+ * avg is at least band away from it, which stops the small steps that
+ * input noise causes. Returns the new shown value.
+ */
+NF_HD static inline unsigned char nf_corr_stab(float *avg, unsigned char *shown,
+                                               unsigned char model, float g,
+                                               float band)
+{
+    float v = *avg + g * ((float)model - *avg);
+    float d = v - (float)*shown;
+    *avg = v;
+    if ((d < 0.0f ? -d : d) >= band)
+        *shown = (unsigned char)(v + 0.5f);
+    return *shown;
 }
 
 /*

@@ -2,10 +2,12 @@
  * temporal.c - drift correction and temporal stabilization of one stream
  * (temporal.h; docs/TEMPORAL.md is the specification).
  *
- * The backend does the per-element work on the model's floats (correct.h:
- * offset field and cache decay). Everything here works on the 8-bit frames
- * and on grids of cells a few pixels wide, so it is the same for every
- * backend and costs a few operations per pixel.
+ * The backend does the per-element work (correct.h): the offset field and
+ * cache decay on the model's floats, and where it can (nf_backend_
+ * stabilizes) the motion map and the stabilizer on the 8-bit frames, split
+ * over its threads; elsewhere this file runs those two (stabilize.h).
+ * Everything else here works on grids of cells a few pixels wide, so it is
+ * the same for every backend and costs a few operations per cell.
  */
 #include "temporal.h"
 
@@ -17,12 +19,7 @@
 #include "correct.h"
 #include "error.h"
 #include "quality.h"
-
-/* The per-pixel passes have AVX2 versions, chosen at run time. */
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define NF_TEMPORAL_AVX2 1
-#endif
+#include "stabilize.h"
 
 /* State of one stream. Every field: the thread that drives t. */
 struct nf_temporal {
@@ -31,6 +28,9 @@ struct nf_temporal {
     struct nf_slot *slot;        /* The stream's cache. */
     struct nf_slot *anchor_slot; /* Cold for every anchor; lazily opened. */
     struct nf_correction corr;   /* Handed to the backend in items[0]. */
+    struct nf_corr_motion mo;    /* This frame's motion map (operation 3). */
+    struct nf_corr_stab stab;    /* Its stabilization (operation 4). */
+    int fused;                   /* nf_backend_stabilizes(b). */
 
     /* Sized for width x height (0: nothing yet) and grid gw x gh. */
     int width, height, gw, gh;
@@ -53,6 +53,7 @@ struct nf_temporal {
 
     int have_prev;  /* prev_in and lp_prev hold the previous frame. */
     int next_ready; /* The motion pass copied this input to next_in. */
+    int stab_mode;  /* This frame's output: STAB_*. */
     int have_disp;  /* disp holds the previous output. */
     int regrid;     /* grid_cell changed: resize the grids. */
     int reset_pending, reset_client;
@@ -62,6 +63,13 @@ struct nf_temporal {
     int anchor_pending; /* end_frame ran; end_anchor has not. */
     uint64_t n;         /* Frames since the last reset: the anchor schedule. */
     struct nf_temporal_stats st;
+};
+
+/* What end_frame does with the output (stab_mode). */
+enum {
+    STAB_REMEMBER, /* Keeps it as the stabilizer's start (no history yet). */
+    STAB_HOST,     /* Stabilizes it here. */
+    STAB_BACKEND,  /* Nothing: predict stabilized it (corr.stab). */
 };
 
 /* ---- Parameters ---------------------------------------------------- */
@@ -203,6 +211,7 @@ int nf_temporal_new(struct nf_backend *b, const struct nf_temporal_params *p,
     if (t == NULL)
         return NF_ENOMEM;
     t->b = b;
+    t->fused = nf_backend_stabilizes(b);
     if (p != NULL)
         t->p = *p;
     else
@@ -380,14 +389,6 @@ static void restart(struct nf_temporal *t)
 }
 
 /* 0 at or below thr, 1 at or above 2 * thr, linear between. */
-static float ramp(float m, float thr)
-{
-    if (thr <= 0.0f)
-        return m > 0.0f ? 1.0f : 0.0f;
-    float r = (m - thr) / thr;
-    return r < 0.0f ? 0.0f : r > 1.0f ? 1.0f : r;
-}
-
 /* Mean over cells and channels of |a - b|, grids of (3, gh, gw). */
 static float grid_distance(const struct nf_temporal *t, const float *a,
                            const float *b)
@@ -407,137 +408,6 @@ static int check_image(const struct nf_image *im)
     if (im->width > NF_BACKEND_MAX_SIDE || im->height > NF_BACKEND_MAX_SIDE)
         return NF_ERANGE;
     return 0;
-}
-
-/*
- * How much each pixel moves, 0 (still) to 1: ramp() of its input's largest
- * channel change since the previous input. Computed once per frame for the
- * cache decay (begin) and the stabilizer (end), in the same pass as the
- * per-pixel cache decay (refresh_beta) when that is on and the copy of the
- * input that the next frame compares with.
- */
-struct motion_row {
-    const uint8_t *a, *b; /* The previous and current input. */
-    uint8_t *copy;        /* Where b is copied (the next frame's a). */
-    float *s;             /* Motion of each pixel. */
-    float *beta;          /* Its cache decay, or NULL. */
-    float thr, refresh, decay;
-};
-
-/*
- * The per-pixel cache decay: decay, raised to refresh where the input
- * moves, so that the cache forgets what the camera no longer shows instead
- * of trailing it as a ghost.
- */
-static float refresh_beta(float s, float refresh, float decay)
-{
-    float r = refresh * s;
-    return r > decay ? r : decay;
-}
-
-/* Pixels [x0, x1) of one row. */
-static void motion_px(const struct motion_row *r, int x0, int x1)
-{
-    for (int x = x0; x < x1; x++) {
-        int m = 0;
-        for (int c = 0; c < 3; c++) {
-            int e = abs(r->a[3 * x + c] - r->b[3 * x + c]);
-            m = e > m ? e : m;
-            r->copy[3 * x + c] = r->b[3 * x + c];
-        }
-        r->s[x] = ramp((float)m, r->thr);
-        if (r->beta != NULL)
-            r->beta[x] = refresh_beta(r->s[x], r->refresh, r->decay);
-    }
-}
-
-#ifdef NF_TEMPORAL_AVX2
-/* Channel c of 8 interleaved RGB pixels held as 3 x 8 int32 lanes. */
-__attribute__((target("avx2"))) static __m256i channel(const __m256i v[3],
-                                                       int c)
-{
-    /* Element 3p + c of the 24 is lane (3p + c) % 8 of v[(3p + c) / 8]. */
-    __m256i idx =
-        _mm256_setr_epi32(c, 3 + c, 6 + c, 1 + c, 4 + c, 7 + c, 2 + c, 5 + c);
-    idx = _mm256_and_si256(idx, _mm256_set1_epi32(7));
-    __m256i p0 = _mm256_permutevar8x32_epi32(v[0], idx);
-    __m256i p1 = _mm256_permutevar8x32_epi32(v[1], idx);
-    __m256i p2 = _mm256_permutevar8x32_epi32(v[2], idx);
-    /* Lanes from v[1] and v[2]: c 0: 3-5 and 6-7; 1: 3-4 and 5-7; 2: 2-4
-     * and 5-7. */
-    if (c == 0)
-        return _mm256_blend_epi32(_mm256_blend_epi32(p0, p1, 0x38), p2, 0xC0);
-    if (c == 1)
-        return _mm256_blend_epi32(_mm256_blend_epi32(p0, p1, 0x18), p2, 0xE0);
-    return _mm256_blend_epi32(_mm256_blend_epi32(p0, p1, 0x1C), p2, 0xE0);
-}
-
-/* motion_px for pixels [0, n8), n8 a multiple of 8, thr > 0; returns n8.
- * The same arithmetic: integer maximum, then (m - thr) / thr clamped; the
- * decay's maximum as max_ps (which returns decay where r is not above it,
- * as refresh_beta does). */
-__attribute__((target("avx2"))) static int
-motion_avx2(const struct motion_row *r, int n8)
-{
-    const uint8_t *a = r->a, *b = r->b;
-    const __m256 t = _mm256_set1_ps(r->thr), zero = _mm256_setzero_ps();
-    const __m256 one = _mm256_set1_ps(1.0f);
-    const __m256 refresh = _mm256_set1_ps(r->refresh);
-    const __m256 decay = _mm256_set1_ps(r->decay);
-    for (int x = 0; x < n8; x += 8) {
-        __m256i d[3];
-        for (int k = 0; k < 3; k++) {
-            int e = 3 * x + 8 * k;
-            __m256i va = _mm256_cvtepu8_epi32(
-                _mm_loadl_epi64((const __m128i *)(const void *)(a + e)));
-            __m128i bytes =
-                _mm_loadl_epi64((const __m128i *)(const void *)(b + e));
-            _mm_storel_epi64((__m128i *)(void *)(r->copy + e), bytes);
-            __m256i vb = _mm256_cvtepu8_epi32(bytes);
-            d[k] = _mm256_abs_epi32(_mm256_sub_epi32(va, vb));
-        }
-        __m256i m = _mm256_max_epi32(
-            _mm256_max_epi32(channel(d, 0), channel(d, 1)), channel(d, 2));
-        __m256 v = _mm256_div_ps(_mm256_sub_ps(_mm256_cvtepi32_ps(m), t), t);
-        v = _mm256_min_ps(_mm256_max_ps(v, zero), one);
-        _mm256_storeu_ps(r->s + x, v);
-        if (r->beta != NULL)
-            _mm256_storeu_ps(r->beta + x,
-                             _mm256_max_ps(_mm256_mul_ps(refresh, v), decay));
-    }
-    return n8;
-}
-#endif
-
-/*
- * The motion map, and with beta the per-pixel cache decay (refresh_beta);
- * the input is copied to next_in on the way, so that end_frame keeps it
- * by swapping buffers instead of a pass of its own.
- */
-static void motion_map(struct nf_temporal *t, const struct nf_image *in,
-                       float *beta)
-{
-    struct motion_row r = {.thr = t->p.still_threshold,
-                           .refresh = t->p.refresh,
-                           .decay = t->p.decay};
-#ifdef NF_TEMPORAL_AVX2
-    int avx2 = r.thr > 0.0f && __builtin_cpu_supports("avx2");
-#endif
-    for (int y = 0; y < in->height; y++) {
-        size_t px = (size_t)y * t->width;
-        r.a = t->prev_in + 3 * px;
-        r.b = in->data + (size_t)y * in->stride;
-        r.copy = t->next_in + 3 * px;
-        r.s = t->motion + px;
-        r.beta = beta != NULL ? beta + px : NULL;
-        int x = 0;
-#ifdef NF_TEMPORAL_AVX2
-        if (avx2)
-            x = motion_avx2(&r, in->width / 8 * 8);
-#endif
-        motion_px(&r, x, in->width);
-    }
-    t->next_ready = 1;
 }
 
 /* One frame's move of the applied offset toward the target. */
@@ -584,6 +454,45 @@ static int begin_resets(struct nf_temporal *t, const struct nf_image *in)
     return 0;
 }
 
+/*
+ * The frame's correction: the offset and decay, and with a previous input
+ * the motion map (which the per-pixel decay and the stabilizer read) and
+ * the stabilizer's mode. The backend runs the map and the stabilizer in
+ * its own pass where it can; an anchor frame's stabilizer stays here,
+ * since the anchor compares with the output before it (end_frame).
+ */
+static void begin_correction(struct nf_temporal *t, const struct nf_image *in)
+{
+    t->corr = (struct nf_correction){.grid_w = t->gw, .grid_h = t->gh};
+    t->stab_mode = STAB_REMEMBER;
+    if (!t->p.correct)
+        return;
+    ramp_offset(t);
+    t->corr.offset = t->p.reanchor > 0 ? t->offset : NULL;
+    t->corr.decay = t->p.decay;
+    if (!t->have_prev)
+        return;
+    int refresh = t->p.refresh > 0;
+    t->mo = (struct nf_corr_motion){
+        t->prev_in,           t->next_in,  t->motion, refresh ? t->beta : NULL,
+        t->p.still_threshold, t->p.refresh};
+    if (t->fused)
+        t->corr.motion = &t->mo;
+    else
+        nf_stab_motion_rows(&t->mo, t->p.decay, in, 0, in->height);
+    t->next_ready = 1; /* The input's copy is in next_in after predict. */
+    if (refresh)
+        t->corr.decay_map = t->beta;
+    if ((t->p.still_blend < 1.0f || t->p.still_deadband > 0.5f) &&
+        t->have_disp) {
+        t->stab = (struct nf_corr_stab){t->motion, t->disp, t->shown,
+                                        t->p.still_blend, t->p.still_deadband};
+        t->stab_mode = t->fused && !t->anchor_now ? STAB_BACKEND : STAB_HOST;
+        if (t->stab_mode == STAB_BACKEND)
+            t->corr.stab = &t->stab;
+    }
+}
+
 int nf_temporal_begin(struct nf_temporal *t, const struct nf_image *in,
                       struct nf_image *out,
                       struct nf_predict_item items[NF_TEMPORAL_MAX_ITEMS])
@@ -601,25 +510,14 @@ int nf_temporal_begin(struct nf_temporal *t, const struct nf_image *in,
     if (rc < 0)
         return rc;
     t->anchor_done = 0;
-    t->corr = (struct nf_correction){NULL, t->gw, t->gh, 0.0f, NULL};
-    if (t->p.correct) {
-        ramp_offset(t);
-        t->corr.offset = t->p.reanchor > 0 ? t->offset : NULL;
-        t->corr.decay = t->p.decay;
-        if (t->have_prev) {
-            int refresh = t->p.refresh > 0;
-            motion_map(t, in, refresh ? t->beta : NULL);
-            if (refresh)
-                t->corr.decay_map = t->beta;
-        }
-    }
-    items[0] = (struct nf_predict_item){t->slot, in, out, 0,
-                                        t->p.correct ? &t->corr : NULL};
     int every = t->p.anchor_every;
     t->anchor_now = every > 0 && t->n % (uint64_t)every == (uint64_t)every - 1;
     if (t->anchor_now && t->anchor_slot == NULL &&
         nf_backend_slot_new(t->b, &t->anchor_slot) < 0)
         t->anchor_now = 0; /* No memory for an anchor: skip this one. */
+    begin_correction(t, in);
+    items[0] = (struct nf_predict_item){t->slot, in, out, 0,
+                                        t->p.correct ? &t->corr : NULL};
     if (!t->anchor_now)
         return 1;
     nf_backend_slot_reset(t->b, t->anchor_slot);
@@ -650,115 +548,6 @@ static void reanchor(struct nf_temporal *t)
     }
     t->ramp_left = t->p.anchor_every;
     t->st.offset_abs = (float)(s / (double)n * 255.0);
-}
-
-/*
- * Still pixels follow the model's output through an exponential average,
- * shown with a dead band: with s the pixel's motion (motion_map), g =
- * still_blend + (1 - still_blend) * s, v += g * (model - v), and the shown
- * 8-bit value changes (to v rounded) only when v is at least
- * still_deadband * (1 - s) + 0.5 * s levels away from it (0.5: plain
- * rounding), which stops the small steps that input noise causes. Moving
- * pixels (s = 1) pass unchanged.
- *
- * stabilize_px() does pixels [x0, x1) of one row; stabilize_avx2() does 8
- * pixels at a time with the same operations in the same order (separate
- * multiply and add, truncating conversion), so both give the same bytes.
- */
-struct stab_row {
-    const float *s; /* Motion of each pixel of the row. */
-    uint8_t *o, *q; /* Model output (becomes the shown value), shown. */
-    float *d;       /* The running average, per element. */
-    float gmin, dead;
-};
-
-static void stabilize_px(const struct stab_row *r, int x0, int x1)
-{
-    for (int x = x0; x < x1; x++) {
-        float g = r->gmin + (1.0f - r->gmin) * r->s[x];
-        float band = r->dead * (1.0f - r->s[x]) + 0.5f * r->s[x];
-        for (int c = 3 * x; c < 3 * x + 3; c++) {
-            float v = r->d[c] + g * ((float)r->o[c] - r->d[c]);
-            float shown = (float)r->q[c];
-            uint8_t b = (uint8_t)(v + 0.5f);
-            r->d[c] = v;
-            r->q[c] = fabsf(v - shown) >= band ? b : r->q[c];
-            r->o[c] = r->q[c];
-        }
-    }
-}
-
-#ifdef NF_TEMPORAL_AVX2
-/* 8 bytes as 8 floats. */
-__attribute__((target("avx2"))) static __m256 bytes8(const uint8_t *p)
-{
-    __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)p);
-    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
-}
-
-/* Pixels [0, n8) of the row, n8 a multiple of 8; returns n8. */
-__attribute__((target("avx2"))) static int
-stabilize_avx2(const struct stab_row *r, int n8)
-{
-    const __m256i spread[3] = {_mm256_setr_epi32(0, 0, 0, 1, 1, 1, 2, 2),
-                               _mm256_setr_epi32(2, 3, 3, 3, 4, 4, 4, 5),
-                               _mm256_setr_epi32(5, 5, 6, 6, 6, 7, 7, 7)};
-    const __m256 gmin = _mm256_set1_ps(r->gmin), one = _mm256_set1_ps(1.0f);
-    const __m256 gk = _mm256_set1_ps(1.0f - r->gmin);
-    const __m256 dead = _mm256_set1_ps(r->dead), half = _mm256_set1_ps(0.5f);
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    for (int x = 0; x < n8; x += 8) {
-        __m256 s = _mm256_loadu_ps(r->s + x);
-        __m256 g8 = _mm256_add_ps(gmin, _mm256_mul_ps(gk, s));
-        __m256 band8 = _mm256_add_ps(_mm256_mul_ps(dead, _mm256_sub_ps(one, s)),
-                                     _mm256_mul_ps(half, s));
-        for (int k = 0; k < 3; k++) {
-            int e = 3 * x + 8 * k;
-            __m256 g = _mm256_permutevar8x32_ps(g8, spread[k]);
-            __m256 band = _mm256_permutevar8x32_ps(band8, spread[k]);
-            __m256 d = _mm256_loadu_ps(r->d + e);
-            __m256 v = _mm256_add_ps(
-                d, _mm256_mul_ps(g, _mm256_sub_ps(bytes8(r->o + e), d)));
-            __m256 shown = bytes8(r->q + e);
-            __m256 far =
-                _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(v, shown)),
-                              band, _CMP_GE_OQ);
-            __m256i b = _mm256_cvttps_epi32(_mm256_add_ps(v, half));
-            __m256i q = _mm256_castps_si256(_mm256_blendv_ps(
-                _mm256_castsi256_ps(_mm256_cvttps_epi32(shown)),
-                _mm256_castsi256_ps(b), far));
-            __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(q),
-                                         _mm256_extracti128_si256(q, 1));
-            __m128i bytes = _mm_packus_epi16(w, w);
-            _mm256_storeu_ps(r->d + e, v);
-            _mm_storel_epi64((__m128i *)(void *)(r->q + e), bytes);
-            _mm_storel_epi64((__m128i *)(void *)(r->o + e), bytes);
-        }
-    }
-    return n8;
-}
-#endif
-
-static void stabilize(struct nf_temporal *t, struct nf_image *out)
-{
-#ifdef NF_TEMPORAL_AVX2
-    int avx2 = __builtin_cpu_supports("avx2");
-#endif
-    for (int y = 0; y < out->height; y++) {
-        size_t row = (size_t)y * 3 * t->width;
-        struct stab_row r = {t->motion + (size_t)y * t->width,
-                             out->data + (size_t)y * out->stride,
-                             t->shown + row,
-                             t->disp + row,
-                             t->p.still_blend,
-                             t->p.still_deadband};
-        int x = 0;
-#ifdef NF_TEMPORAL_AVX2
-        if (avx2)
-            x = stabilize_avx2(&r, out->width / 8 * 8);
-#endif
-        stabilize_px(&r, x, out->width);
-    }
 }
 
 static void remember_output(struct nf_temporal *t, const struct nf_image *out)
@@ -808,13 +597,10 @@ int nf_temporal_end_frame(struct nf_temporal *t,
         nf_quality_grid_mean(out, t->gw, t->gh, t->lp_a);
         t->anchor_pending = 1;
     }
-    if (t->p.correct &&
-        (t->p.still_blend < 1.0f || t->p.still_deadband > 0.5f) &&
-        t->have_prev && t->have_disp) {
-        stabilize(t, out);
-    } else {
+    if (t->stab_mode == STAB_HOST)
+        nf_stab_rows(&t->stab, out, 0, out->height);
+    else if (t->stab_mode == STAB_REMEMBER)
         remember_output(t, out);
-    }
     remember_input(t, in);
     return 0;
 }

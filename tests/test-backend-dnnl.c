@@ -37,6 +37,7 @@ NF_TEST_MAIN(NF_TEST_ENTRY(backend_dnnl_is_built))
 #include "backend-compare.h"
 #include "dnnl/backend-dnnl.h"
 #include "dnnl/dnnl-impl.h"
+#include "stabilize.h"
 
 #define FLOAT_TOL  1e-5 /* Single ops: only the summation order differs. */
 #define GRAPH_TOL  1e-4 /* Deep random graphs and whole models. */
@@ -809,6 +810,139 @@ NF_TEST(backend_dnnl_correction_matches_ref)
     }
 }
 
+/* One stream's stabilizer state (struct nf_corr_motion, nf_corr_stab). */
+struct stab_side {
+    struct nf_backend *b;
+    struct nf_slot *slot;
+    struct nf_image out;
+    uint8_t *prev, *copy, *shown;
+    float *motion, *beta, *avg;
+};
+
+static int stab_side_init(struct stab_side *sd, const struct nf_model *m, int w,
+                          int h)
+{
+    size_t n = (size_t)w * h;
+    memset(sd, 0, sizeof *sd);
+    sd->out = image_new(w, h);
+    sd->prev = malloc(3 * n);
+    sd->copy = malloc(3 * n);
+    sd->shown = malloc(3 * n);
+    sd->motion = malloc(n * sizeof(float));
+    sd->beta = malloc(n * sizeof(float));
+    sd->avg = malloc(3 * n * sizeof(float));
+    if (!sd->out.data || !sd->prev || !sd->copy || !sd->shown || !sd->motion ||
+        !sd->beta || !sd->avg)
+        return NF_ENOMEM;
+    int rc = nf_backend_init("dnnl", m, 2, &sd->b);
+    return rc == 0 ? nf_backend_slot_new(sd->b, &sd->slot) : rc;
+}
+
+static void stab_side_free(struct stab_side *sd)
+{
+    nf_backend_free(sd->b);
+    free(sd->out.data);
+    free(sd->prev);
+    free(sd->copy);
+    free(sd->shown);
+    free(sd->motion);
+    free(sd->beta);
+    free(sd->avg);
+}
+
+/*
+ * m on a w x h stream twice on "dnnl": side 0 hands the motion map and
+ * the stabilizer to predict (its threads run them, after the offset), side
+ * 1 runs them itself with stabilize.h around a plain corrected predict, as
+ * temporal.c does for "cuda". Returns the number of differing output bytes
+ * and state values over the frames, or -1 on an error.
+ */
+static long stabilized_streams(const struct nf_model *m, int w, int h)
+{
+    struct stab_side sd[2];
+    struct nf_image in = image_new(w, h);
+    float grid[3 * 3 * 4];
+    size_t n = (size_t)w * h;
+    long differ = 0;
+    for (int i = 0; i < 36; i++)
+        grid[i] = (randf() - 0.5f) * 0.2f;
+    int rc = in.data ? 0 : NF_ENOMEM;
+    for (int k = 0; k < 2; k++) {
+        int r = stab_side_init(&sd[k], m, w, h);
+        rc = rc < 0 ? rc : r;
+    }
+    for (int t = 0; t < 8 && rc == 0; t++) {
+        scene(&in, t / 2, 0); /* Frames in pairs: still and moving pixels. */
+        for (int k = 0; k < 2 && rc == 0; k++) {
+            struct stab_side *d = &sd[k];
+            struct nf_corr_motion mo = {d->prev, d->copy, d->motion,
+                                        d->beta, 3.0f,    0.8f};
+            struct nf_corr_stab st = {d->motion, d->avg, d->shown, 0.1f, 2.0f};
+            struct nf_correction c = {.offset = t % 3 ? grid : NULL,
+                                      .grid_w = 4,
+                                      .grid_h = 3,
+                                      .decay = 0.05f,
+                                      .decay_map = d->beta};
+            if (t > 0 && k == 0) {
+                c.motion = &mo;
+                c.stab = &st;
+            } else if (t > 0) {
+                nf_stab_motion_rows(&mo, c.decay, &in, 0, h);
+            }
+            struct nf_predict_item it = {
+                .slot = d->slot, .in = &in, .out = &d->out, .corr = &c};
+            if (t == 0)
+                it.corr = NULL;
+            rc = nf_backend_predict(d->b, &it, 1);
+            if (rc == 0 && t > 0 && k == 1)
+                nf_stab_rows(&st, &d->out, 0, h);
+            if (t == 0) /* The stabilizer starts from the first output. */
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < 3 * w; x++) {
+                        uint8_t v = d->out.data[(size_t)y * d->out.stride + x];
+                        d->shown[(size_t)y * 3 * w + x] = v;
+                        d->avg[(size_t)y * 3 * w + x] = v;
+                    }
+            for (int y = 0; y < h; y++) /* The next frame's previous input. */
+                memcpy(d->prev + (size_t)y * 3 * w,
+                       in.data + (size_t)y * in.stride, (size_t)3 * w);
+        }
+        int max = 0;
+        double sum = 0;
+        long cnt = 0;
+        diff_images(&sd[0].out, &sd[1].out, &max, &sum, &cnt);
+        differ += (long)(sum > 0);
+        for (size_t i = 0; t > 0 && i < 3 * n; i++)
+            differ += sd[0].shown[i] != sd[1].shown[i] ||
+                      sd[0].avg[i] != sd[1].avg[i] ||
+                      sd[0].copy[i] != sd[1].copy[i] ||
+                      (i < n && (sd[0].motion[i] != sd[1].motion[i] ||
+                                 sd[0].beta[i] != sd[1].beta[i]));
+    }
+    printf("  %s %dx%d stabilized in predict vs after it: %s, %ld differ\n",
+           nf_model_name(m), w, h, nf_strerror(rc), differ);
+    for (int k = 0; k < 2; k++)
+        stab_side_free(&sd[k]);
+    free(in.data);
+    return rc < 0 ? -1 : differ;
+}
+
+/* The motion map and stabilizer run by "dnnl" (operations 3 and 4 of
+ * kernels/correct.h, split over its threads) give exactly what stabilize.h
+ * gives around a plain predict: odd sizes (rows not a multiple of 8
+ * pixels, cells cut by the edges), frames with and without an offset. */
+NF_TEST(backend_dnnl_stabilizer_matches_host)
+{
+    NEED_DNNL();
+    char err[512];
+    struct nf_model *m = NULL;
+    NF_CHECK(nf_model_load("models/toon.safetensors", &m, err, sizeof err) ==
+             0);
+    NF_CHECK_INT_EQ(stabilized_streams(m, 45, 29), 0);
+    NF_CHECK_INT_EQ(stabilized_streams(m, 64, 32), 0);
+    nf_model_free(m);
+}
+
 /*
  * Runs the thread plan on synthetic frames: ms[0] per frame on one thread
  * and ms[1] on the team, for n frames; returns how many ran on the team.
@@ -873,6 +1007,8 @@ NF_TEST_MAIN(
                                         NF_TEST_ENTRY(
                                             backend_dnnl_resolution_changes_match_ref)
                                             NF_TEST_ENTRY(
-                                                backend_dnnl_correction_matches_ref))
+                                                backend_dnnl_correction_matches_ref)
+                                                NF_TEST_ENTRY(
+                                                    backend_dnnl_stabilizer_matches_host))
 
 #endif /* NF_HAVE_DNNL */

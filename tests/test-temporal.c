@@ -3,8 +3,9 @@
  * per-element math of correct.h, the reference backend applying a
  * correction (offset before clamping and into the cache, decay before the
  * graph), the measures of quality.h on images with hand-computed values,
- * and kernels/temporal.c's parameters, resets, re-anchoring and
- * stabilization on tiny models built in memory.
+ * stabilize.h's row passes against correct.h's definitions, and
+ * kernels/temporal.c's parameters, resets, re-anchoring and stabilization
+ * on tiny models built in memory.
  *
  * Model templates use ' for JSON quotes and ` for quotes inside the
  * nf.graph string, as in test-backend.c.
@@ -16,12 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend-impl.h"
 #include "backend.h"
 #include "correct.h"
 #include "error.h"
 #include "model.h"
 #include "nf-test.h"
 #include "quality.h"
+#include "stabilize.h"
 #include "temporal.h"
 
 #include "model-template.h"
@@ -124,7 +127,7 @@ NF_TEST(backend_offset_enters_the_cache)
     NF_CHECK(nf_backend_init("ref", m, 0, &b) == 0);
     NF_CHECK(nf_backend_slot_new(b, &s) == 0);
     float off[3] = {4.0f / 255, 0, -4.0f / 255};
-    struct nf_correction c = {off, 1, 1, 0, NULL};
+    struct nf_correction c = {off, 1, 1, 0, NULL, NULL, NULL};
     image_fill(&in, 100);
     /* Each frame adds the offset to what the cache holds: +4, +8, +12. */
     for (int f = 1; f <= 3; f++) {
@@ -163,7 +166,7 @@ NF_TEST(backend_decay_pulls_the_cache_toward_the_input)
     image_fill(&in, 40);
     NF_CHECK(predict(b, s, &in, &out, NULL) == 0); /* Cache: 40. */
     image_fill(&in, 200);
-    struct nf_correction c = {NULL, 0, 0, 0.25f, NULL};
+    struct nf_correction c = {NULL, 0, 0, 0.25f, NULL, NULL, NULL};
     NF_CHECK(predict(b, s, &in, &out, &c) == 0); /* 0.75 * 40 + 0.25 * 200 */
     NF_CHECK_INT_EQ(px(&out, 3, 1)[1], 80);
     /* A per-pixel map replaces decay: pixel (0, 0) refreshes fully. */
@@ -189,17 +192,42 @@ NF_TEST(backend_rejects_bad_corrections)
     NF_CHECK(m != NULL);
     NF_CHECK(nf_backend_init("ref", m, 0, &b) == 0);
     NF_CHECK(nf_backend_slot_new(b, &s) == 0);
+    uint8_t pix[4 * 2 * 3] = {0}, copy[4 * 2 * 3];
+    float motion[4 * 2] = {0}, avg[4 * 2 * 3] = {0};
+    const struct nf_corr_motion mo_ok = {pix, copy, motion, NULL, 3, 1},
+                                mo_bad[] = {{NULL, copy, motion, NULL, 3, 1},
+                                            {pix, NULL, motion, NULL, 3, 1},
+                                            {pix, copy, NULL, NULL, 3, 1},
+                                            {pix, copy, motion, NULL, -1, 1},
+                                            {pix, copy, motion, NULL, 3, NAN}};
+    const struct nf_corr_stab st_ok = {motion, avg, pix, 0.1f, 2},
+                              st_bad[] = {{NULL, avg, pix, 0.1f, 2},
+                                          {motion, NULL, pix, 0.1f, 2},
+                                          {motion, avg, NULL, 0.1f, 2},
+                                          {motion, avg, pix, 1.5f, 2},
+                                          {motion, avg, pix, 0.1f, NAN}};
     struct nf_correction bad[] = {
-        {NULL, 0, 0, -0.1f, NULL},
-        {NULL, 0, 0, 1.5f, NULL},
-        {NULL, 0, 0, NAN, NULL},
-        {off, 0, 1, 0, NULL},
-        {off, 1, NF_CORR_MAX_GRID + 1, 0, NULL},
+        {NULL, 0, 0, -0.1f, NULL, NULL, NULL},
+        {NULL, 0, 0, 1.5f, NULL, NULL, NULL},
+        {NULL, 0, 0, NAN, NULL, NULL, NULL},
+        {off, 0, 1, 0, NULL, NULL, NULL},
+        {off, 1, NF_CORR_MAX_GRID + 1, 0, NULL, NULL, NULL},
+        {NULL, 0, 0, 0, NULL, &mo_bad[0], NULL},
+        {NULL, 0, 0, 0, NULL, &mo_bad[1], NULL},
+        {NULL, 0, 0, 0, NULL, &mo_bad[2], NULL},
+        {NULL, 0, 0, 0, NULL, &mo_bad[3], NULL},
+        {NULL, 0, 0, 0, NULL, &mo_bad[4], NULL},
+        {NULL, 0, 0, 0, NULL, NULL, &st_bad[0]},
+        {NULL, 0, 0, 0, NULL, NULL, &st_bad[1]},
+        {NULL, 0, 0, 0, NULL, NULL, &st_bad[2]},
+        {NULL, 0, 0, 0, NULL, NULL, &st_bad[3]},
+        {NULL, 0, 0, 0, NULL, NULL, &st_bad[4]},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         NF_CHECK_INT_EQ(predict(b, s, &in, &out, &bad[i]), NF_EINVAL);
-    struct nf_correction ok = {off, 1, 1, 1, NULL};
+    struct nf_correction ok = {off, 1, 1, 1, NULL, &mo_ok, &st_ok};
     NF_CHECK_INT_EQ(predict(b, s, &in, &out, &ok), 0);
+    NF_CHECK(nf_backend_stabilizes(b));
     nf_backend_free(b);
     nf_model_free(m);
     free(in.data);
@@ -382,6 +410,105 @@ NF_TEST(temporal_params_validation)
     nf_model_free(m);
 }
 
+/* ---- stabilize.h --------------------------------------------------- */
+
+/* A byte of a small xorshift sequence. */
+static uint8_t noise(uint32_t *st)
+{
+    *st ^= *st << 13;
+    *st ^= *st >> 17;
+    *st ^= *st << 5;
+    return (uint8_t)(*st >> 11);
+}
+
+/*
+ * The row passes (AVX2 where the CPU has it) give exactly what correct.h's
+ * per-element definitions give: widths with and without a remainder past
+ * the 8-pixel blocks, a padded stride, threshold 0 and 3, with and without
+ * the decay map; the stabilizer over frames of small and large changes,
+ * so that both sides of the dead band and of the motion ramp are taken.
+ */
+NF_TEST(stab_rows_match_the_definition)
+{
+    static const int widths[] = {64, 37, 5};
+    uint32_t st = 99;
+    for (int wi = 0; wi < 3; wi++)
+        for (int variant = 0; variant < 2; variant++) {
+            int w = widths[wi], h = 6, n = w * h;
+            struct nf_image in = {malloc((size_t)(3 * w + 5) * h), w, h,
+                                  3 * w + 5};
+            struct nf_image out = image_new(w, h), ref = image_new(w, h);
+            uint8_t *prev = malloc((size_t)3 * n), *copy = malloc(3 * n);
+            uint8_t *shown = malloc((size_t)3 * n), *shown_ref = malloc(3 * n);
+            float *mot = malloc(sizeof(float) * n), *beta = malloc(4 * n);
+            float *avg = malloc(sizeof(float) * 3 * n),
+                  *avg_ref = malloc(12 * n);
+            NF_CHECK(in.data && out.data && ref.data && prev && copy && shown &&
+                     shown_ref && mot && beta && avg && avg_ref);
+            for (int i = 0; i < 3 * n; i++) {
+                shown[i] = shown_ref[i] = noise(&st);
+                avg[i] = avg_ref[i] = shown[i] + (noise(&st) % 7) * 0.5f - 1.5f;
+            }
+            const float decay = 0.05f;
+            struct nf_corr_motion m = {
+                prev, copy, mot, variant ? beta : NULL, variant ? 0.0f : 3.0f,
+                0.8f};
+            struct nf_corr_stab sb = {mot, avg, shown, 0.1f, 2.0f};
+            int bad = 0;
+            for (int f = 0; f < 6; f++) {
+                for (int i = 0; i < 3 * n; i++) {
+                    prev[i] = noise(&st);
+                    int step = f % 2 ? noise(&st) % 5 : noise(&st) % 40;
+                    ref.data[i] = (uint8_t)(shown_ref[i] + step - 2);
+                }
+                memcpy(out.data, ref.data, (size_t)3 * n);
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < 3 * w; x++)
+                        in.data[y * in.stride + x] =
+                            (uint8_t)(prev[3 * y * w + x] +
+                                      (f % 2 ? 1 : noise(&st) % 9));
+                nf_stab_motion_rows(&m, decay, &in, 0, h);
+                nf_stab_rows(&sb, &out, 0, h);
+                for (int p = 0; p < n; p++) {
+                    int y = p / w, x = p % w, change = 0;
+                    for (int c = 0; c < 3; c++) {
+                        int a = prev[3 * p + c], b = px(&in, x, y)[c];
+                        change = abs(a - b) > change ? abs(a - b) : change;
+                        bad += copy[3 * p + c] != b;
+                    }
+                    float s = nf_corr_motion(change, m.threshold);
+                    bad += mot[p] != s;
+                    bad += variant &&
+                           beta[p] != nf_corr_refresh_beta(s, m.refresh, decay);
+                    float g, band;
+                    nf_corr_stab_gain(s, sb.blend, sb.deadband, &g, &band);
+                    for (int c = 0; c < 3; c++) {
+                        int i = 3 * p + c;
+                        uint8_t o = nf_corr_stab(&avg_ref[i], &shown_ref[i],
+                                                 ref.data[i], g, band);
+                        bad += out.data[i] != o || shown[i] != o ||
+                               avg[i] != avg_ref[i];
+                    }
+                }
+            }
+            if (bad)
+                printf("  width %d variant %d: %d values differ\n", w, variant,
+                       bad);
+            NF_CHECK_INT_EQ(bad, 0);
+            free(in.data);
+            free(out.data);
+            free(ref.data);
+            free(prev);
+            free(copy);
+            free(shown);
+            free(shown_ref);
+            free(mot);
+            free(beta);
+            free(avg);
+            free(avg_ref);
+        }
+}
+
 /* ---- temporal.h: per frame ----------------------------------------- */
 
 struct rig {
@@ -527,6 +654,7 @@ NF_TEST(temporal_reanchor_cancels_creep)
 
 NF_TEST(temporal_stabilizer_holds_noise_and_passes_motion)
 {
+
     /* Identity model: pixel (1, 1) jitters by 1 level (still), pixel (5, 2)
      * jumps by 60 (moving). The shown jitter is held by the dead band, the
      * jump passes at once. */
@@ -543,6 +671,54 @@ NF_TEST(temporal_stabilizer_holds_noise_and_passes_motion)
     NF_CHECK(nf_temporal_step(r.t, &r.in, &r.out) == 0);
     NF_CHECK_INT_EQ(px(&r.out, 5, 2)[1], 160);
     rig_free(&r);
+}
+
+/*
+ * The stabilizer and motion map give the same frames whether the backend
+ * runs them in its pass ("ref" does) or temporal.c runs them itself (as
+ * for "cuda"): two rigs on the same noisy stream, one whose backend table
+ * is a copy of "ref" that does not stabilize. The model keeps a decayed
+ * cache (per-pixel decay from the motion map), a block moves, anchors
+ * come every 4 frames (their stabilizer stays with temporal.c).
+ */
+NF_TEST(temporal_backend_and_host_stabilizer_agree)
+{
+    struct rig r[2];
+    static struct nf_backend_i host_iface;
+    NF_CHECK(rig_init(&r[0], memory_model(), 21, 9, "anchor_every", 4.0, "") ==
+             0);
+    NF_CHECK(nf_backend_init("ref", r[1].m = memory_model(), 0, &r[1].b) == 0);
+    host_iface = *r[1].b->iface;
+    host_iface.stabilizes = 0;
+    r[1].b->iface = &host_iface;
+    struct nf_temporal_params p = *nf_temporal_params(r[0].t);
+    NF_CHECK(nf_temporal_new(r[1].b, &p, &r[1].t) == 0);
+    r[1].in = image_new(21, 9);
+    r[1].out = image_new(21, 9);
+    NF_CHECK(nf_backend_stabilizes(r[0].b) && !nf_backend_stabilizes(r[1].b));
+    uint32_t st = 7;
+    int differ = 0;
+    for (int f = 0; f < 40; f++) {
+        for (int y = 0; y < 9; y++)
+            for (int x = 0; x < 21; x++)
+                for (int c = 0; c < 3; c++)
+                    px(&r[0].in, x, y)[c] =
+                        (uint8_t)(90 + 3 * x + noise(&st) % 3 +
+                                  (x >= f % 21 && x < f % 21 + 4 ? 80 : 0));
+        memcpy(r[1].in.data, r[0].in.data, (size_t)3 * 21 * 9);
+        for (int k = 0; k < 2; k++)
+            NF_CHECK(nf_temporal_step(r[k].t, &r[k].in, &r[k].out) == 0);
+        differ += memcmp(r[0].out.data, r[1].out.data, (size_t)3 * 21 * 9) != 0;
+    }
+    struct nf_temporal_stats s0, s1;
+    nf_temporal_get_stats(r[0].t, &s0);
+    nf_temporal_get_stats(r[1].t, &s1);
+    printf("  %d of 40 frames differ; %llu anchors\n", differ,
+           (unsigned long long)s0.anchors);
+    NF_CHECK_INT_EQ(differ, 0);
+    NF_CHECK(s0.anchors == s1.anchors && s0.anchors >= 9);
+    for (int k = 0; k < 2; k++)
+        rig_free(&r[k]);
 }
 
 NF_TEST(temporal_failed_frame_keeps_the_previous_input)
@@ -635,12 +811,14 @@ NF_TEST_MAIN(
     NF_TEST_ENTRY(quality_flicker_counts_static_pixels_only)
     NF_TEST_ENTRY(quality_grids)
     NF_TEST_ENTRY(quality_grid_mean_matches_definition)
+    NF_TEST_ENTRY(stab_rows_match_the_definition)
     NF_TEST_ENTRY(temporal_params_validation)
     NF_TEST_ENTRY(temporal_scene_cut_resets_the_cache)
     NF_TEST_ENTRY(temporal_refresh_forgets_what_moved)
     NF_TEST_ENTRY(temporal_drift_threshold_resets)
     NF_TEST_ENTRY(temporal_reanchor_cancels_creep)
     NF_TEST_ENTRY(temporal_stabilizer_holds_noise_and_passes_motion)
+    NF_TEST_ENTRY(temporal_backend_and_host_stabilizer_agree)
     NF_TEST_ENTRY(temporal_failed_frame_keeps_the_previous_input)
     NF_TEST_ENTRY(temporal_client_reset_and_bad_frames)
     NF_TEST_ENTRY(temporal_anchor_items_follow_the_schedule)

@@ -1180,6 +1180,10 @@ static void cuda_host_free(void *p)
 const struct nf_backend_i nf_cuda_backend = {
     .name = "cuda",
     .corrections = 1,
+    /* The motion map and stabilizer stay on the host, with the codec
+     * threads (kernels/temporal.c), so that a batch's predict call does not
+     * run them one stream after another. */
+    .stabilizes = 0,
     .available = cuda_available,
     .unavailable_reason = cuda_unavailable_reason,
     .supports = cuda_supports,

@@ -32,6 +32,7 @@
 #include "dnnl-impl.h"
 #include "error.h"
 #include "model-impl.h"
+#include "stabilize.h"
 
 #define MAX_INST 4 /* Resolutions kept instantiated. */
 
@@ -368,7 +369,9 @@ static int get_inst(struct dnnl_ctx *d, int h, int w, struct inst **out)
 #define TASK_INPUT       (-1) /* task.kind of the input conversion, */
 #define TASK_DECAY       (-2) /* of the cache decay, */
 #define TASK_OFFSET      (-3) /* of the output offset, */
-#define TASK_INPUT_DECAY (-4) /* and of the conversion and decay at once. */
+#define TASK_INPUT_DECAY (-4) /* of the conversion and decay at once, */
+#define TASK_MOTION      (-5) /* of the motion map (pixel rows), */
+#define TASK_STAB        (-6) /* and of the stabilizer (pixel rows). */
 
 /* A range of units of one kernel call, for the thread team. */
 struct task {
@@ -426,12 +429,25 @@ static void task_rows(const struct task *t, int u0, int u1, int thread)
                                  t->rgb->width, t->rgb->height, cy, cy + 1);
         }
         break;
+    case TASK_MOTION:
+        nf_stab_motion_rows(t->corr->motion, t->corr->decay, t->rgb, u0, u1);
+        break;
+    case TASK_STAB:
+        nf_stab_rows(t->corr->stab, t->rgb, u0, u1);
+        break;
     case TASK_OFFSET:
         nf__dnnl_offset_cells(&t->y, t->offset, t->rgb,
                               t->offset->scratch +
                                   (size_t)thread *
                                       nf__dnnl_offset_scratch(t->y.w),
                               u0, u1);
+        if (t->rgb != NULL && t->corr != NULL && t->corr->stab != NULL) {
+            /* The stabilizer on the rows whose bytes were just written. */
+            int y0, y1;
+            nf__dnnl_cell_span(&t->y, u0, u1, &y0, &y1);
+            nf_stab_rows(t->corr->stab, t->rgb, y0,
+                         y1 < t->rgb->height ? y1 : t->rgb->height);
+        }
         break;
     default: /* The input conversion. */
         nf__dnnl_from_rgb_rows(t->rgb, &t->y, u0, u1);
@@ -453,6 +469,27 @@ static void parallel(int threads, int n, const struct task *t)
     }
 #endif
     task_rows(t, 0, n, 0);
+}
+
+/* Units [0, na) of a, then, once every thread is done with a, units
+ * [0, nb) of b: one team for both. */
+static void parallel_then(int threads, int na, const struct task *a, int nb,
+                          const struct task *b)
+{
+#ifdef _OPENMP
+    if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+        {
+            long i = omp_get_thread_num(), k = omp_get_num_threads();
+            task_rows(a, (int)(na * i / k), (int)(na * (i + 1) / k), (int)i);
+#pragma omp barrier
+            task_rows(b, (int)(nb * i / k), (int)(nb * (i + 1) / k), (int)i);
+        }
+        return;
+    }
+#endif
+    task_rows(a, 0, na, 0);
+    task_rows(b, 0, nb, 0);
 }
 
 static void run_norm(struct dnnl_ctx *d, int threads, struct task *t)
@@ -564,6 +601,9 @@ static void load_inputs(struct dnnl_ctx *d, const struct inst *in,
     const struct nf_dnnl_prog *p = &d->prog;
     int threads = d->mode ? d->team : 1;
     struct nf_dnnl_rt frame = resolve(d, in, s, &p->frame);
+    /* First of all the motion map, which the decay may read as its map. */
+    int motion = io->in != NULL && io->corr != NULL && io->corr->motion != NULL;
+    struct task m = {.kind = TASK_MOTION, .rgb = io->in, .corr = io->corr};
     /* A warm slot's cache decays toward the frame (correction). */
     int decay = io->corr != NULL && io->planar_cache == NULL && s->warm &&
                 (io->corr->decay > 0.0f || io->corr->decay_map != NULL);
@@ -582,9 +622,15 @@ static void load_inputs(struct dnnl_ctx *d, const struct inst *in,
          * frame's cells (and the cache lines they share with the entries)
          * are still in the core's caches. */
         t.kind = TASK_INPUT_DECAY;
-        parallel(threads, nf__dnnl_cell_rows(&frame), &t);
+        if (motion)
+            parallel_then(threads, io->in->height, &m,
+                          nf__dnnl_cell_rows(&frame), &t);
+        else
+            parallel(threads, nf__dnnl_cell_rows(&frame), &t);
         return;
     }
+    if (motion)
+        parallel(threads, io->in->height, &m);
     if (io->in != NULL) {
         t.kind = TASK_INPUT;
         parallel(threads, frame.h, &t);
@@ -623,7 +669,8 @@ static void apply_offset(struct dnnl_ctx *d, const struct inst *in,
                                  io->in->width,       io->in->height, d->axis,
                                  d->arena + in->hrows};
     nf__dnnl_offset_axis(in->w, c->grid_w, io->in->width, d->axis);
-    struct task t = {.kind = TASK_OFFSET, .rgb = io->out, .offset = &off};
+    struct task t = {
+        .kind = TASK_OFFSET, .rgb = io->out, .corr = c, .offset = &off};
     t.y = resolve(d, in, s, &d->prog.output);
     parallel(d->mode ? d->team : 1, nf__dnnl_cell_rows(&t.y), &t);
 }
@@ -649,6 +696,13 @@ static int run_frame(struct dnnl_ctx *d, const struct inst *in,
         return NF_EBACKEND;
     if (offset_of(io))
         apply_offset(d, in, s, io);
+    if (!offset_of(io) && io->out != NULL && io->corr != NULL &&
+        io->corr->stab != NULL) {
+        /* Last, on the final 8-bit output (the cache keeps the model's);
+         * with an offset, the offset's pass did it row by row. */
+        struct task t = {.kind = TASK_STAB, .rgb = io->out, .corr = io->corr};
+        parallel(d->mode ? d->team : 1, io->out->height, &t);
+    }
     d->profiled_frames += d->profile != 0;
     if (io->planar_out != NULL) {
         struct nf_dnnl_rt o = resolve(d, in, s, &p->output);
@@ -860,6 +914,7 @@ static int dnnl_supports(const struct nf_model *m)
 const struct nf_backend_i nf__backend_dnnl = {
     .name = "dnnl",
     .corrections = 1,
+    .stabilizes = 1,
     .available = dnnl_available,
     .supports = dnnl_supports,
     .init = dnnl_init,
