@@ -52,7 +52,7 @@ struct nf_temporal {
     struct nf_image anchor;
 
     int have_prev;  /* prev_in and lp_prev hold the previous frame. */
-    int next_ready; /* The motion pass copied this input to next_in. */
+    int next_ready; /* The motion map copies this input to next_in. */
     int stab_mode;  /* This frame's output: STAB_*. */
     int have_disp;  /* disp holds the previous output. */
     int regrid;     /* grid_cell changed: resize the grids. */
@@ -388,7 +388,6 @@ static void restart(struct nf_temporal *t)
     t->n = 0;
 }
 
-/* 0 at or below thr, 1 at or above 2 * thr, linear between. */
 /* Mean over cells and channels of |a - b|, grids of (3, gh, gw). */
 static float grid_distance(const struct nf_temporal *t, const float *a,
                            const float *b)

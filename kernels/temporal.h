@@ -168,11 +168,13 @@ int nf_temporal_begin(struct nf_temporal *t, const struct nf_image *in,
 
 /*
  * Finishes the frame after the items have been predicted (n and the
- * statuses as predict left them): stabilizes out in place, measures the
- * drift on an anchor frame and updates the offset field and the reset
- * decisions. Returns 0, or the stream item's error (the frame is then
- * lost and t unchanged but for its frame count). An anchor that failed
- * only skips this frame's measurement.
+ * statuses as predict left them): stabilizes out in place (where the
+ * backend stabilizes, nf_backend_predict already did, but on an anchor
+ * frame; docs/TEMPORAL.md section 4), measures the drift on an anchor
+ * frame and updates the offset field and the reset decisions. Returns 0,
+ * or the stream item's error (the frame is then lost and t unchanged but
+ * for its frame count). An anchor that failed only skips this frame's
+ * measurement.
  */
 int nf_temporal_end(struct nf_temporal *t, const struct nf_predict_item *items,
                     int n);
