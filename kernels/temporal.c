@@ -298,25 +298,22 @@ static int grid_side(int size, int cell)
     return n < 1 ? 1 : n > size ? size : n;
 }
 
-/* Makes *p hold n elements of size sz; contents are lost on growth. */
-static int grow(void **p, size_t n, size_t sz)
+/*
+ * Makes *p hold `bytes` zeroed bytes; contents are lost. With host, from
+ * the backend's host memory, for what a GPU backend moves to and from the
+ * device (the decay map, the anchor's output), which it moves fastest;
+ * else from the heap.
+ */
+static int grow(const struct nf_temporal *t, void **p, size_t bytes, int host)
 {
-    void *q = calloc(n ? n : 1, sz);
+    bytes = bytes ? bytes : 1;
+    void *q = host ? nf_backend_host_alloc(t->b, bytes) : calloc(1, bytes);
     if (q == NULL)
         return NF_ENOMEM;
-    free(*p);
-    *p = q;
-    return 0;
-}
-
-/* The same for what predict reads or writes (the decay map, the anchor's
- * output): the backend's host memory, which a GPU backend moves fastest. */
-static int grow_host(const struct nf_temporal *t, void **p, size_t bytes)
-{
-    void *q = nf_backend_host_alloc(t->b, bytes ? bytes : 1);
-    if (q == NULL)
-        return NF_ENOMEM;
-    nf_backend_host_free(*p);
+    if (host)
+        nf_backend_host_free(*p);
+    else
+        free(*p);
     *p = q;
     return 0;
 }
@@ -333,19 +330,19 @@ static int prepare(struct nf_temporal *t, int width, int height)
     int rc = 0;
     if (px > t->cap_px) {
         t->cap_px = 0;
-        rc = grow((void **)&t->prev_in, 3 * px, 1);
+        rc = grow(t, (void **)&t->prev_in, 3 * px, 0);
         if (rc == 0)
-            rc = grow((void **)&t->next_in, 3 * px, 1);
+            rc = grow(t, (void **)&t->next_in, 3 * px, 0);
         if (rc == 0)
-            rc = grow((void **)&t->disp, 3 * px, sizeof(float));
+            rc = grow(t, (void **)&t->disp, 3 * px * sizeof(float), 0);
         if (rc == 0)
-            rc = grow_host(t, (void **)&t->anchor_px, 3 * px);
+            rc = grow(t, (void **)&t->anchor_px, 3 * px, 1);
         if (rc == 0)
-            rc = grow((void **)&t->shown, 3 * px, 1);
+            rc = grow(t, (void **)&t->shown, 3 * px, 0);
         if (rc == 0)
-            rc = grow_host(t, (void **)&t->beta, px * sizeof(float));
+            rc = grow(t, (void **)&t->beta, px * sizeof(float), 1);
         if (rc == 0)
-            rc = grow((void **)&t->motion, px, sizeof(float));
+            rc = grow(t, (void **)&t->motion, px * sizeof(float), 0);
         if (rc == 0)
             t->cap_px = px;
     }
@@ -354,7 +351,7 @@ static int prepare(struct nf_temporal *t, int width, int height)
         float **g3[] = {&t->offset,  &t->target, &t->step, &t->lp_in,
                         &t->lp_prev, &t->lp_a,   &t->lp_b};
         for (size_t i = 0; rc == 0 && i < sizeof g3 / sizeof g3[0]; i++)
-            rc = grow((void **)g3[i], 3 * gr, sizeof(float));
+            rc = grow(t, (void **)g3[i], 3 * gr * sizeof(float), 0);
         if (rc == 0)
             t->cap_gr = gr;
     }
