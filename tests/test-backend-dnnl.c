@@ -960,7 +960,8 @@ static int plan_frames(struct nf_dnnl_threads *t, double one, double team,
 }
 
 /* The adaptive plan keeps the faster team size, leaves a collapsed team
- * within a few frames and comes back when the collapse ends. */
+ * within a few frames and comes back when the collapse ends, but stays
+ * with its choice over a lone slow frame. */
 NF_TEST(backend_dnnl_thread_plan_follows_frame_times)
 {
     NEED_DNNL();
@@ -980,6 +981,22 @@ NF_TEST(backend_dnnl_thread_plan_follows_frame_times)
     printf("  free again: %d of 600 frames on the team\n", back);
     NF_CHECK(back >= 600 - 512 - 16);
     NF_CHECK_INT_EQ(t.mode, 1);
+    /* A lone slow team frame (the VM pausing a core for a moment) keeps
+     * the team: no detour of several frames on one thread. */
+    plan_frames(&t, 12, 7, 600);
+    NF_CHECK_INT_EQ(t.mode, 1);
+    NF_CHECK_INT_EQ(nf__dnnl_threads_pick(&t), 1);
+    nf__dnnl_threads_account(&t, 1, 30, 640.0 * 480);
+    int kept = plan_frames(&t, 12, 7, 8);
+    printf("  a lone 30 ms team frame: %d of the next 8 frames on the team\n",
+           kept);
+    NF_CHECK_INT_EQ(kept, 8);
+    /* Two in a row are a collapse: the next frame tries one thread. */
+    for (int i = 0; i < 2; i++) {
+        NF_CHECK_INT_EQ(nf__dnnl_threads_pick(&t), 1);
+        nf__dnnl_threads_account(&t, 1, 30, 640.0 * 480);
+    }
+    NF_CHECK_INT_EQ(nf__dnnl_threads_pick(&t), 0);
     /* A fixed team size never changes. */
     nf__dnnl_threads_init(&t, 2, 0);
     NF_CHECK_INT_EQ(plan_frames(&t, 1, 100, 50), 50);

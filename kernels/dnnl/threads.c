@@ -10,7 +10,11 @@
  * sizes can change freely):
  *
  * - Every frame updates the smoothed time of the mode it ran in; a time
- *   far off the estimate (a collapse starting or ending) replaces it.
+ *   far off the estimate (a collapse starting or ending) replaces it when
+ *   the next frame in that mode confirms it (or at once for a try of the
+ *   other mode, whose estimate may be old). A lone far-off frame (the VM
+ *   pausing a core for a moment) is left out: taken at face value it
+ *   switched modes for PROBE_FIRST frames, each about twice as slow.
  * - When the current mode becomes slower than the other's estimate, the
  *   next frame tries the other one; besides, the other mode is re-tried
  *   after an interval that doubles (up to PROBE_MAX frames) while the
@@ -126,7 +130,13 @@ void nf__dnnl_threads_account(struct nf_dnnl_threads *t, int mode, double ms,
     if (!t->adaptive || pixels <= 0)
         return;
     double v = ms / pixels * 1e6, *m = &t->ns_px[mode];
-    if (*m == 0 || v > 2 * *m || v < *m / 2)
+    int far = *m > 0 && (v > 2 * *m || v < *m / 2);
+    if (far && mode == t->mode && !t->far) {
+        t->far = 1; /* Wait for the next frame to confirm it. */
+        return;
+    }
+    t->far = 0;
+    if (*m == 0 || far)
         *m = v;
     else
         *m = 0.8 * *m + 0.2 * v;
