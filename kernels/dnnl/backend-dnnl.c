@@ -34,7 +34,8 @@
 #include "model-impl.h"
 #include "stabilize.h"
 
-#define MAX_INST 4 /* Resolutions kept instantiated. */
+#define MAX_INST  4 /* Resolutions kept instantiated. */
+#define WARM_RUNS 2 /* Frames of a mode not timed for the thread plan. */
 
 /* One padded resolution of the program. Owned by the backend context. */
 struct inst {
@@ -45,6 +46,7 @@ struct inst {
     /* (n_steps) per thread mode (0: one thread, 1: the team); NULL until
      * that mode first runs here. Only CONV steps have primitives. */
     struct nf_dnnl_conv_rt *conv[2];
+    long runs[2];  /* Frames run per thread mode. */
     uint64_t used; /* Clock of the last frame; for eviction. */
 };
 
@@ -788,7 +790,13 @@ static int predict_one(struct dnnl_ctx *d, struct dnnl_slot *s,
     struct frame_io io = {in, out, NULL, NULL, NULL, corr};
     double t0 = now_ms();
     rc = run_frame(d, inst, s, &io);
-    nf__dnnl_threads_account(&d->plan, d->mode, now_ms() - t0, (double)h * w);
+    /* The first frames of a mode at a resolution (its primitives made,
+     * threads started, memory first read) say little of its speed: 36-88
+     * ms against 9-12 for the team's second frame here, which then lost to
+     * a one-thread try and sent the first 8 frames to one thread. */
+    if (++inst->runs[d->mode] > WARM_RUNS)
+        nf__dnnl_threads_account(&d->plan, d->mode, now_ms() - t0,
+                                 (double)h * w);
     return rc;
 }
 

@@ -263,6 +263,8 @@ struct nf_dnnl_threads {
     int interval;    /* The next value of until_probe. */
     int busy;        /* The last /proc/stat sample had no room for the team. */
     int far;         /* The last frame of `mode` was far off its estimate. */
+    int tries;       /* Frames of the try under way. */
+    double try_best; /* Its fastest, ns per padded pixel. */
     int cpus;        /* Online CPUs; 0 turns /proc/stat sampling off. */
     double sampled_ms, idle_cores;
     unsigned long long total, idle; /* The last /proc/stat sample. */

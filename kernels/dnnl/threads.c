@@ -16,9 +16,13 @@
  *   pausing a core for a moment) is left out: taken at face value it
  *   switched modes for PROBE_FIRST frames, each about twice as slow.
  * - When the current mode becomes slower than the other's estimate, the
- *   next frame tries the other one; besides, the other mode is re-tried
+ *   next frames try the other one; besides, the other mode is re-tried
  *   after an interval that doubles (up to PROBE_MAX frames) while the
- *   tries confirm the choice.
+ *   tries confirm the choice. A try lasts TRY_FRAMES frames and counts
+ *   its fastest: the team's first frame after a stretch on one thread
+ *   wakes threads that slept (22-53 ms against 11), and judged by that
+ *   frame alone the team lost its try and the plan stayed on one thread,
+ *   twice as slow, for the doubled interval.
  * - On Linux, the team is only tried while /proc/stat shows enough idle
  *   CPU for its extra threads, so a core kept busy by another process
  *   costs no slow trial frames at all.
@@ -34,6 +38,7 @@
 #define PROBE_START 2     /* Frames before the very first try. */
 #define PROBE_FIRST 8     /* Frames before a try after a switch. */
 #define PROBE_MAX   512   /* Longest interval between tries. */
+#define TRY_FRAMES  2     /* Frames of a try, judged by the fastest. */
 #define SAMPLE_MS   200.0 /* Least time between two /proc/stat samples. */
 
 static double now_ms(void)
@@ -118,6 +123,7 @@ int nf__dnnl_threads_pick(struct nf_dnnl_threads *t)
     double idle = t->mode == 0 ? idle_cores(t) : -1;
     if (idle >= 0 && idle < (t->team - 1) * 0.8) {
         t->busy = 1;
+        t->tries = 0; /* A try cut short starts over. */
         t->until_probe = PROBE_FIRST;
         return 0;
     }
@@ -135,8 +141,18 @@ void nf__dnnl_threads_account(struct nf_dnnl_threads *t, int mode, double ms,
         t->far = 1; /* Wait for the next frame to confirm it. */
         return;
     }
+    if (mode != t->mode) {
+        /* A try: keep its fastest frame until its last. */
+        t->try_best = t->tries == 0 || v < t->try_best ? v : t->try_best;
+        if (++t->tries < TRY_FRAMES) {
+            t->until_probe = 0;
+            return;
+        }
+        v = t->try_best;
+        t->tries = 0;
+    }
     t->far = 0;
-    if (*m == 0 || far)
+    if (*m == 0 || far || mode != t->mode) /* A try's estimate is new. */
         *m = v;
     else
         *m = 0.8 * *m + 0.2 * v;
