@@ -61,6 +61,7 @@ struct nf_temporal {
     int ramp_left;      /* Frames offset still moves by step. */
     int anchor_done;    /* The last finished frame's anchor is valid. */
     int anchor_pending; /* end_frame ran; end_anchor has not. */
+    int skipped_row;    /* Anchors skipped in a row (anchor_skip). */
     uint64_t n;         /* Frames since the last reset: the anchor schedule. */
     struct nf_temporal_stats st;
 };
@@ -609,8 +610,14 @@ int nf_temporal_end_anchor(struct nf_temporal *t,
     if (!t->anchor_pending)
         return 0;
     t->anchor_pending = 0;
+    if (n >= 2 && items[1].status == NF_EAGAIN) {
+        t->skipped_row++; /* The caller skipped it: the session was busy. */
+        t->st.anchors_skipped++;
+        return 0;
+    }
     if (n < 2 || items[1].status < 0)
         return 0; /* A failed anchor only skips this measurement. */
+    t->skipped_row = 0;
     nf_quality_grid_mean(&t->anchor, t->gw, t->gh, t->lp_b);
     t->st.lf_drift = grid_distance(t, t->lp_a, t->lp_b);
     if (t->p.correct && t->p.reanchor > 0)
@@ -633,6 +640,11 @@ int nf_temporal_end(struct nf_temporal *t, const struct nf_predict_item *items,
     if (rc == 0)
         rc = nf_temporal_end_anchor(t, items, n);
     return rc;
+}
+
+int nf_temporal_anchor_skippable(const struct nf_temporal *t)
+{
+    return t != NULL && t->skipped_row < t->p.anchor_skip;
 }
 
 int nf_temporal_step(struct nf_temporal *t, const struct nf_image *in,

@@ -51,6 +51,9 @@
     XX(anchor_every, int, 8, 0, 100000, "frames",                              \
        "frames between anchor runs (0: no anchors, no drift value, no "        \
        "re-anchoring)")                                                        \
+    XX(anchor_skip, int, 4, 0, 1000, "anchors",                                \
+       "anchors in a row a busy session may skip: one whose next frame "       \
+       "already waits when its anchor would run (0: never)")                   \
     XX(grid_cell, int, 16, 4, 4096, "pixels",                                  \
        "side of a low-pass cell (re-anchoring and scene cuts)")                \
     XX(reanchor, float, 0.5, 0, 1, "",                                         \
@@ -91,6 +94,7 @@ struct nf_temporal_stats {
     float cut_score;  /* Last low-passed input change, levels. */
     uint64_t frames;  /* Frames finished. */
     uint64_t anchors; /* Anchor runs. */
+    uint64_t anchors_skipped; /* Anchors skipped, the session busy. */
     uint64_t resets_drift, resets_scene, resets_client;
 };
 
@@ -191,6 +195,16 @@ int nf_temporal_end_frame(struct nf_temporal *t,
                           const struct nf_predict_item *items, int n);
 int nf_temporal_end_anchor(struct nf_temporal *t,
                            const struct nf_predict_item *items, int n);
+
+/*
+ * Whether the anchor of the frame in progress may be skipped because the
+ * session is busy (its next frame already waits): fewer than anchor_skip
+ * anchors in a row were skipped. A caller that skips it sets the anchor
+ * item's status to NF_EAGAIN before nf_temporal_end_anchor(), which then
+ * counts it (anchors_skipped) and measures nothing, as for a failed one.
+ * The thread that drives t.
+ */
+int nf_temporal_anchor_skippable(const struct nf_temporal *t);
 
 /* begin, nf_backend_predict, end: one frame of one stream. */
 int nf_temporal_step(struct nf_temporal *t, const struct nf_image *in,

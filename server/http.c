@@ -44,6 +44,27 @@ static int render_session_drift(const struct nf_server *srv, char *p,
     return (int)(len + (size_t)n);
 }
 
+/*
+ * Appends the scheduler's counters to the metrics text of len bytes in p
+ * (cap bytes). Returns the new length or NF_ERANGE.
+ */
+static int render_sched(const struct nf_server *srv, char *p, size_t len,
+                        size_t cap)
+{
+    struct nf_sched_stats st;
+    nf_sched_get_stats(srv->sched, &st);
+    int n = snprintf(p + len, cap - len,
+                     "# HELP nf_anchors_skipped_total Anchor passes not run "
+                     "because the session's next frame already waited "
+                     "(anchor_skip, docs/TEMPORAL.md).\n"
+                     "# TYPE nf_anchors_skipped_total counter\n"
+                     "nf_anchors_skipped_total %llu\n",
+                     (unsigned long long)st.anchors_skipped);
+    if (n < 0 || (size_t)n >= cap - len)
+        return NF_ERANGE;
+    return (int)(len + (size_t)n);
+}
+
 /* Renders the answer for uri into pss; returns the HTTP status. */
 static int render(struct nf_server *srv, struct lws *wsi, const char *uri,
                   struct nf_http_pss *pss)
@@ -74,6 +95,8 @@ static int render(struct nf_server *srv, struct lws *wsi, const char *uri,
                               NF_METRICS_MAX);
         if (n >= 0)
             n = render_session_drift(srv, p, (size_t)n, NF_METRICS_MAX);
+        if (n >= 0)
+            n = render_sched(srv, p, (size_t)n, NF_METRICS_MAX);
         if (n < 0) {
             status = 500;
             n = snprintf(p, NF_METRICS_MAX, "metrics too large\n");

@@ -55,6 +55,9 @@ struct batch {
     void *session[NF_SCHED_MAX_BATCH];
     struct nf_backend *backend[NF_SCHED_MAX_BATCH];
     int anchored[NF_SCHED_MAX_BATCH]; /* Has an anchor item (items[1]). */
+    /* Its anchor is skipped: the session's next frame already waits
+     * (nf_temporal_anchor_skippable); items[1].status is NF_EAGAIN. */
+    int skipped[NF_SCHED_MAX_BATCH];
     int n_anchored;
     int anchors_done; /* Guarded by lock: every anchor item has run. */
 };
@@ -251,10 +254,12 @@ static void predict_batch(struct batch *b, int which)
     for (int i = 0; i < b->n; i++) {
         struct nf_predict_item group[NF_SCHED_MAX_BATCH];
         int members[NF_SCHED_MAX_BATCH], m = 0;
-        if (b->failed[i] || grouped[i] || (which && !b->anchored[i]))
+        if (b->failed[i] || grouped[i] ||
+            (which && (!b->anchored[i] || b->skipped[i])))
             continue;
         for (int k = i; k < b->n; k++) {
-            if (!b->failed[k] && !grouped[k] && (!which || b->anchored[k]) &&
+            if (!b->failed[k] && !grouped[k] &&
+                (!which || (b->anchored[k] && !b->skipped[k])) &&
                 b->backend[k] == b->backend[i]) {
                 group[m] = b->items[k][which];
                 members[m++] = k;
@@ -440,6 +445,7 @@ static void take_ready(struct nf_sched *s, struct batch *b)
     }
     b->n_anchored = 0;
     b->anchors_done = 0;
+    memset(b->skipped, 0, sizeof b->skipped);
     b->seq = s->next_seq++;
 }
 
@@ -523,12 +529,26 @@ static void predict_frames(struct nf_sched *s, struct batch *b, int early)
     b->anchors_done = !early || b->n_anchored == 0;
 }
 
-/* Predict thread: runs the anchors of b that predict_frames() left, after
- * its frames went on. Lock held on entry and return. */
+/*
+ * Predict thread: runs the anchors of b that predict_frames() left, after
+ * its frames went on, but for those of sessions whose next frame already
+ * waits, within the anchors their correction lets them skip in a row
+ * (anchor_skip, kernels/temporal.h): a busy session's next frame would
+ * wait for its anchor, a forward pass. Lock held on entry and return.
+ */
 static void predict_late_anchors(struct nf_sched *s, struct batch *b)
 {
     if (b->anchors_done)
         return;
+    for (int i = 0; i < b->n; i++) {
+        b->skipped[i] = b->anchored[i] && !b->failed[i] &&
+                        b->client[i]->pending != NULL &&
+                        nf_temporal_anchor_skippable(b->temporal[i]);
+        if (b->skipped[i]) {
+            b->items[i][1].status = NF_EAGAIN;
+            s->stats.anchors_skipped++;
+        }
+    }
     pthread_mutex_unlock(&s->lock);
     predict_batch(b, 1);
     pthread_mutex_lock(&s->lock);

@@ -146,6 +146,8 @@ struct nf_sched_stats {
     uint64_t overlapped; /* Batches prepared while another was predicted. */
     uint64_t solo;       /* Lone frames the predict thread decoded and
                           * predicted itself (run_solo). */
+    uint64_t anchors_skipped; /* Anchors not run: the session's next
+                               * frame already waited (anchor_skip). */
 };
 
 void nf_sched_get_stats(struct nf_sched *s, struct nf_sched_stats *out);

@@ -179,6 +179,7 @@ static int submit(struct fixture *f, int c, int seq)
     j->quality = 95;
     nf_temporal_params_default(&j->params);
     j->params.correct = 0;
+    j->params.anchor_skip = 0; /* Anchors run as scheduled (not timing). */
     j->params_set = 1;
     j->hdr.seq = (uint32_t)seq;
     j->hdr.width = W;

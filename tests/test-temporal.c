@@ -721,6 +721,54 @@ NF_TEST(temporal_backend_and_host_stabilizer_agree)
         rig_free(&r[k]);
 }
 
+/*
+ * A busy session may skip its anchors, at most anchor_skip in a row: the
+ * caller marks the anchor item NF_EAGAIN instead of predicting it; then an
+ * anchor must run, which starts the count again. Skipped anchors measure
+ * nothing and are counted apart.
+ */
+NF_TEST(temporal_busy_session_skips_bounded_anchors)
+{
+    struct rig r;
+    struct nf_predict_item items[NF_TEMPORAL_MAX_ITEMS];
+    NF_CHECK(rig_init(&r, creep_model(), 16, 8, "anchor_every", 2.0,
+                      "anchor_skip", 2.0, "") == 0);
+    image_fill(&r.in, 100);
+    int ran = 0, skipped = 0, pattern[8], k = 0;
+    for (int f = 0; f < 16; f++) {
+        int n = nf_temporal_begin(r.t, &r.in, &r.out, items);
+        NF_CHECK(n >= 1);
+        NF_CHECK_INT_EQ(nf_backend_predict(r.b, items, 1), 0);
+        if (n == 2) {
+            int skip = nf_temporal_anchor_skippable(r.t);
+            if (skip)
+                items[1].status = NF_EAGAIN;
+            else
+                NF_CHECK_INT_EQ(nf_backend_predict(r.b, items + 1, 1), 0);
+            pattern[k++] = skip;
+            skipped += skip;
+            ran += !skip;
+        }
+        NF_CHECK_INT_EQ(nf_temporal_end(r.t, items, n), 0);
+    }
+    struct nf_temporal_stats st;
+    nf_temporal_get_stats(r.t, &st);
+    /* Anchors at frames 1, 3, ..., 15: skip, skip, run, skip, skip, run,
+     * skip, skip. */
+    static const int want[8] = {1, 1, 0, 1, 1, 0, 1, 1};
+    NF_CHECK_INT_EQ(k, 8);
+    for (int i = 0; i < 8; i++)
+        NF_CHECK_INT_EQ(pattern[i], want[i]);
+    NF_CHECK_INT_EQ(ran, 2);
+    NF_CHECK_INT_EQ(st.anchors, (uint64_t)ran); /* Measured: only these. */
+    NF_CHECK_INT_EQ(st.anchors_skipped, (uint64_t)skipped);
+    rig_free(&r);
+    /* anchor_skip 0: never. */
+    NF_CHECK(rig_init(&r, creep_model(), 16, 8, "anchor_skip", 0.0, "") == 0);
+    NF_CHECK(!nf_temporal_anchor_skippable(r.t));
+    rig_free(&r);
+}
+
 NF_TEST(temporal_failed_frame_keeps_the_previous_input)
 {
     /* Motion is measured against the last finished frame's input: a frame
@@ -819,6 +867,7 @@ NF_TEST_MAIN(
     NF_TEST_ENTRY(temporal_reanchor_cancels_creep)
     NF_TEST_ENTRY(temporal_stabilizer_holds_noise_and_passes_motion)
     NF_TEST_ENTRY(temporal_backend_and_host_stabilizer_agree)
+    NF_TEST_ENTRY(temporal_busy_session_skips_bounded_anchors)
     NF_TEST_ENTRY(temporal_failed_frame_keeps_the_previous_input)
     NF_TEST_ENTRY(temporal_client_reset_and_bad_frames)
     NF_TEST_ENTRY(temporal_anchor_items_follow_the_schedule)

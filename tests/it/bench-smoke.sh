@@ -1,8 +1,9 @@
 # bench-smoke: nf-bench drives 2 streams for 2 s against a real server and
 # writes a JSON report whose figures are all there and consistent (replies
 # measured, p50 <= p99 <= max, frame accounting adds up, no connection
-# errors); bad usage exits 2, an unreachable server exits 1 with the reason
-# in the JSON, and plot-bench.py draws the report.
+# errors; busy sessions skipped anchors, counted in /metrics); bad usage
+# exits 2, an unreachable server exits 1 with the reason in the JSON, and
+# plot-bench.py draws the report.
 . tests/lib.sh
 IN=$(clip vtest-120-320x240 120 320:240)
 "$BUILD/nf-bench" --help | grep -q usage || fail "nf-bench --help prints no usage"
@@ -52,6 +53,14 @@ l = d["latency_us_sorted"]
 assert len(l) == t["replies"] and l == sorted(l), "latencies not sorted"
 assert abs(l[-1] / 1000 - lat["max"]) < 0.01, (l[-1], lat["max"])
 PY
+# In the closed loop each stream's next frame waits while its anchor would
+# run, so busy sessions skip anchors (anchor_skip, docs/TEMPORAL.md) and
+# /metrics counts them; at most 4 in a row, so anchors still run.
+skipped=$(curl -s "$BASE/metrics" | sed -n 's/^nf_anchors_skipped_total \([0-9]*\)$/\1/p')
+echo "anchors skipped: $skipped"
+[ -n "$skipped" ] && [ "$skipped" -gt 0 ] || fail "no anchor skipped in the closed loop (/metrics: '$skipped')"
+curl -s "$BASE/metrics" | grep -q '^# TYPE nf_anchors_skipped_total counter' ||
+    fail "nf_anchors_skipped_total has no TYPE line"
 stop_server
 
 # The server is gone now: the connection failure is reported and counted.
