@@ -278,7 +278,8 @@ static void predict_batch(struct batch *b, int which)
 }
 
 /*
- * Codec crew: closes predicted frame i (stabilizer) and encodes it; with
+ * Codec crew: closes predicted frame i (nf_temporal_end_frame: the
+ * stabilizer, where the backend does not run it) and encodes it; with
  * anchors also finishes their part (drift, offset field), else
  * finish_anchors() does later.
  */

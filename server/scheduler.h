@@ -6,28 +6,28 @@
  * most one job waiting: a newer frame replaces the waiting one, which comes
  * back to the loop as dropped (newest wins), so latency never grows.
  *
- * Two threads share the work. The codec thread takes every waiting job of
- * the sessions that have no frame in flight, up to max_batch, in arrival
- * order, decodes them and opens their frames (drift-correction inputs) -
- * the batch's jobs spread over its crew of codec_threads - 1 helpers
- * (crew.h), since they belong to different sessions - and
- * hands the batch to the predict thread, which runs the model (the jobs of
- * one backend as one nf_backend_predict() call; the backend may run them as
- * one forward pass). While it does, the codec thread finishes the previous
- * batch (stabilizer, encode) and prepares the next, so decode and encode of
- * some sessions overlap the forward pass of others. At most one batch waits
- * for the predict thread, so a batch always holds the newest frames; a
- * session has at most one frame in the pipeline, since each frame's
- * correction starts where the previous one ended. On anchor frames (a
- * second, cold-cache forward pass every anchor_every frames) the frame is
- * handed back first and its anchor runs after (config on_release), so
- * anchors never delay a reply; the session's next frame waits for it. A lone
- * frame (the pipeline empty and one session waiting: a single stream) runs
- * start to finish on the predict thread, with no hand-off between threads;
- * if another session's frame is prepared meanwhile, the lone one is
- * finished by the codec thread as usual. Finished
- * jobs go into a locked mailbox and the loop is woken with uv_async_send(); its
- * callback drains the whole mailbox, since sends coalesce.
+ * Two threads share the work. The codec thread takes every waiting job of the
+ * sessions that have no frame in flight, up to max_batch, in arrival order,
+ * decodes them and opens their frames (drift-correction inputs) - the batch's
+ * jobs spread over its crew of codec_threads - 1 helpers (crew.h), since they
+ * belong to different sessions - and hands the batch to the predict thread,
+ * which runs the model (the jobs of one backend as one nf_backend_predict()
+ * call; the backend may run them as one forward pass). While it does, the codec
+ * thread finishes the previous batch (closes its frames, encodes them) and
+ * prepares the next, so decode and encode of some sessions overlap the forward
+ * pass of others. At most one batch waits for the predict thread, so a batch
+ * always holds the newest frames; a session has at most one frame in the
+ * pipeline, since each frame's correction starts where the previous one ended.
+ * On anchor frames (a second, cold-cache forward pass every anchor_every
+ * frames) the frame is handed back first and its anchor runs after (config
+ * on_release), so anchors never delay a reply; the session's next frame waits
+ * for it, or, when it already waits, the anchor is skipped (anchor_skip,
+ * kernels/temporal.h). A lone frame (the pipeline empty and one session
+ * waiting: a single stream) runs start to finish on the predict thread, with no
+ * hand-off between threads; if another session's frame is prepared meanwhile,
+ * the lone one is finished by the codec thread as usual. Finished jobs go into
+ * a locked mailbox and the loop is woken with uv_async_send(); its callback
+ * drains the whole mailbox, since sends coalesce.
  */
 #ifndef NF_SCHED_H
 #define NF_SCHED_H
