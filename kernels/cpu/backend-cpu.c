@@ -24,6 +24,7 @@
 #include "error.h"
 #include "model-impl.h"
 #include "ops.h"
+#include "stabilize.h"
 
 #define ALIGN 64
 
@@ -315,42 +316,6 @@ static const float *apply_offset(struct cpu_backend *cb, const float *y,
     return cb->fixed;
 }
 
-/* Operation 3 (correct.h), element by element: the definition. */
-static void motion_map(const struct nf_corr_motion *m, float decay,
-                       const struct nf_image *in)
-{
-    for (int y = 0; y < in->height; y++)
-        for (int x = 0; x < in->width; x++) {
-            size_t p = (size_t)y * in->width + x;
-            const uint8_t *b = in->data + (size_t)y * in->stride + 3 * x;
-            int change = 0;
-            for (int c = 0; c < 3; c++) {
-                int e = abs(m->prev[3 * p + c] - b[c]);
-                change = e > change ? e : change;
-                m->copy[3 * p + c] = b[c];
-            }
-            m->motion[p] = nf_corr_motion(change, m->threshold);
-            if (m->beta != NULL)
-                m->beta[p] =
-                    nf_corr_refresh_beta(m->motion[p], m->refresh, decay);
-        }
-}
-
-/* Operation 4 on the 8-bit output, element by element. */
-static void stabilize(const struct nf_corr_stab *s, const struct nf_image *out)
-{
-    for (int y = 0; y < out->height; y++)
-        for (int x = 0; x < out->width; x++) {
-            size_t p = (size_t)y * out->width + x;
-            uint8_t *o = out->data + (size_t)y * out->stride + 3 * x;
-            float g, band;
-            nf_corr_stab_gain(s->motion[p], s->blend, s->deadband, &g, &band);
-            for (int c = 0; c < 3; c++)
-                o[c] = nf_corr_stab(&s->avg[3 * p + c], &s->shown[3 * p + c],
-                                    o[c], g, band);
-        }
-}
-
 static int predict_one(struct cpu_backend *cb, struct cpu_slot *cs,
                        const struct nf_image *in, const struct nf_image *out,
                        const struct nf_correction *corr)
@@ -365,8 +330,8 @@ static int predict_one(struct cpu_backend *cb, struct cpu_slot *cs,
         rc = grow(&cb->fixed, &cb->fixed_cap, (size_t)3 * h * w);
     if (rc < 0)
         return rc;
-    if (corr != NULL && corr->motion != NULL)
-        motion_map(corr->motion, corr->decay, in);
+    if (corr != NULL && corr->motion != NULL) /* Operation 3 (correct.h). */
+        nf_stab_motion_rows(corr->motion, corr->decay, in, 0, in->height);
     nf__cpu_image_from_rgb(in, cb->frame, h, w);
     if (!cs->warm) {
         for (int j = 0; j < k; j++)
@@ -389,8 +354,8 @@ static int predict_one(struct cpu_backend *cb, struct cpu_slot *cs,
     const float *y = apply_offset(cb, cb->vals[g->output], corr, in);
     nf__cpu_image_to_rgb(y, h, w, out);
     push_cache(cs, k, y);
-    if (corr != NULL && corr->stab != NULL)
-        stabilize(corr->stab, out);
+    if (corr != NULL && corr->stab != NULL) /* Operation 4. */
+        nf_stab_rows(corr->stab, out, 0, out->height);
     return 0;
 }
 
