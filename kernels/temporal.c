@@ -30,7 +30,6 @@ struct nf_temporal {
     struct nf_correction corr;   /* Handed to the backend in items[0]. */
     struct nf_corr_motion mo;    /* This frame's motion map (operation 3). */
     struct nf_corr_stab stab;    /* Its stabilization (operation 4). */
-    int fused;                   /* nf_backend_stabilizes(b). */
 
     /* Sized for width x height (0: nothing yet) and grid gw x gh. */
     int width, height, gw, gh;
@@ -212,7 +211,6 @@ int nf_temporal_new(struct nf_backend *b, const struct nf_temporal_params *p,
     if (t == NULL)
         return NF_ENOMEM;
     t->b = b;
-    t->fused = nf_backend_stabilizes(b);
     if (p != NULL)
         t->p = *p;
     else
@@ -473,7 +471,8 @@ static void begin_correction(struct nf_temporal *t, const struct nf_image *in)
     t->mo = (struct nf_corr_motion){
         t->prev_in,           t->next_in,  t->motion, refresh ? t->beta : NULL,
         t->p.still_threshold, t->p.refresh};
-    if (t->fused)
+    int fused = nf_backend_stabilizes(t->b);
+    if (fused)
         t->corr.motion = &t->mo;
     else
         nf_stab_motion_rows(&t->mo, t->p.decay, in, 0, in->height);
@@ -484,7 +483,7 @@ static void begin_correction(struct nf_temporal *t, const struct nf_image *in)
         t->have_disp) {
         t->stab = (struct nf_corr_stab){t->motion, t->disp, t->shown,
                                         t->p.still_blend, t->p.still_deadband};
-        t->stab_mode = t->fused && !t->anchor_now ? STAB_BACKEND : STAB_HOST;
+        t->stab_mode = fused && !t->anchor_now ? STAB_BACKEND : STAB_HOST;
         if (t->stab_mode == STAB_BACKEND)
             t->corr.stab = &t->stab;
     }
