@@ -165,6 +165,16 @@ int nf_jpeg_probe(struct nf_jpeg *j, const uint8_t *buf, size_t len,
     return 0;
 }
 
+int nf_jpeg_scaled_size(int width, int height, int eighths, int *sw, int *sh)
+{
+    if (width < 1 || height < 1 || eighths < 1 || eighths > 8 || sw == NULL ||
+        sh == NULL)
+        return NF_EINVAL;
+    *sw = (int)(((int64_t)width * eighths + 7) / 8);
+    *sh = (int)(((int64_t)height * eighths + 7) / 8);
+    return 0;
+}
+
 int nf_jpeg_decode_rgb(struct nf_jpeg *j, const uint8_t *buf, size_t len,
                        uint8_t *dst, int width, int height, int stride)
 {
@@ -175,12 +185,22 @@ int nf_jpeg_decode_rgb(struct nf_jpeg *j, const uint8_t *buf, size_t len,
         return NF_EINVAL;
     /*
      * tjDecompress2() treats width x height as a box to fit into and would
-     * silently pick a smaller scale; insist on the exact size instead.
+     * silently pick a smaller scale; insist on the full size or exactly
+     * one of the scaled sizes instead. TurboJPEG offers every k/8, and for
+     * a box of exactly k/8's size it picks k/8 (or a larger factor that
+     * rounds to the same size, which decodes to the same pixel count).
      */
     rc = read_header(j, buf, len, &w, &h, &cs);
     if (rc < 0)
         return rc;
-    if (w != width || h != height)
+    int k = 8;
+    for (; k >= 1; k--) {
+        int sw = 0, sh = 0;
+        nf_jpeg_scaled_size(w, h, k, &sw, &sh);
+        if (sw == width && sh == height)
+            break;
+    }
+    if (k < 1)
         return NF_EINVAL;
     if (tjDecompress2(j->dec, buf, (unsigned long)len, dst, width, stride,
                       height, TJPF_RGB,

@@ -39,9 +39,21 @@ int nf_jpeg_probe(struct nf_jpeg *j, const uint8_t *buf, size_t len,
                   const struct nf_jpeg_limits *lim, int *width, int *height);
 
 /*
- * Decodes buf into 8-bit RGB at dst (stride bytes per row), which must hold
- * the full size nf_jpeg_probe() returned. Uses TJFLAG_LIMITSCANS and
- * TJFLAG_STOPONWARNING: a truncated or damaged file is NF_EJPEG.
+ * The size TurboJPEG's scaled decoding gives for a width x height JPEG at
+ * eighths/8 of its size (1..8; 8 is the full size): each side rounded up,
+ * as TJSCALED() does. Returns 0, or NF_EINVAL for a size < 1 or eighths
+ * outside 1..8. Any thread.
+ */
+int nf_jpeg_scaled_size(int width, int height, int eighths, int *sw, int *sh);
+
+/*
+ * Decodes buf into 8-bit RGB at dst (stride bytes per row). width x height
+ * must be the size nf_jpeg_probe() returned or one of its scaled sizes
+ * (nf_jpeg_scaled_size() with eighths 1..7): the scaled sizes are decoded
+ * by libjpeg-turbo's scaled inverse DCT, which does less work than a full
+ * decode (no separate resize pass). Any other size is NF_EINVAL. Uses
+ * TJFLAG_LIMITSCANS and TJFLAG_STOPONWARNING: a truncated or damaged file
+ * is NF_EJPEG.
  */
 int nf_jpeg_decode_rgb(struct nf_jpeg *j, const uint8_t *buf, size_t len,
                        uint8_t *dst, int width, int height, int stride);

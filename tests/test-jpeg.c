@@ -320,6 +320,68 @@ NF_TEST(jpeg_decode_rejects_wrong_size)
     free(rgb);
 }
 
+/*
+ * Scaled decoding: every k/8 of an odd-sized JPEG decodes at the size
+ * nf_jpeg_scaled_size() gives, and looks like the full decode shrunk by
+ * averaging boxes of 8/k pixels (the smooth gradient: over 30 dB).
+ */
+NF_TEST(jpeg_scaled_decode_matches_a_box_downscale)
+{
+    enum { SW = 161, SH = 121 };
+    struct nf_jpeg *j = NULL;
+    uint8_t *jpg = NULL, *full = malloc(SW * SH * 3),
+            *small = malloc(SW * SH * 3);
+    uint8_t *ref = malloc(SW * SH * 3);
+    int n, sw = 0, sh = 0;
+
+    NF_CHECK(full != NULL && small != NULL && ref != NULL);
+    NF_CHECK_INT_EQ(nf_jpeg_init(&j), 0);
+    n = make_jpeg(j, SW, SH, &jpg);
+    NF_CHECK(n > 0);
+    NF_CHECK_INT_EQ(nf_jpeg_decode_rgb(j, jpg, (size_t)n, full, SW, SH, SW * 3),
+                    0);
+    for (int k = 1; k <= 8; k++) {
+        NF_CHECK_INT_EQ(nf_jpeg_scaled_size(SW, SH, k, &sw, &sh), 0);
+        NF_CHECK_INT_EQ(sw, (SW * k + 7) / 8);
+        NF_CHECK_INT_EQ(sh, (SH * k + 7) / 8);
+        NF_CHECK_INT_EQ(
+            nf_jpeg_decode_rgb(j, jpg, (size_t)n, small, sw, sh, sw * 3), 0);
+        for (int y = 0; y < sh; y++) {
+            int y0 = y * 8 / k, y1 = (y + 1) * 8 / k;
+            y1 = y1 > SH ? SH : y1 > y0 ? y1 : y0 + 1;
+            for (int x = 0; x < sw; x++) {
+                int x0 = x * 8 / k, x1 = (x + 1) * 8 / k;
+                x1 = x1 > SW ? SW : x1 > x0 ? x1 : x0 + 1;
+                for (int c = 0; c < 3; c++) {
+                    long sum = 0;
+                    for (int v = y0; v < y1; v++)
+                        for (int u = x0; u < x1; u++)
+                            sum += full[((size_t)v * SW + (size_t)u) * 3 + c];
+                    ref[((size_t)y * sw + (size_t)x) * 3 + c] =
+                        (uint8_t)((sum + (x1 - x0) * (y1 - y0) / 2) /
+                                  ((x1 - x0) * (y1 - y0)));
+                }
+            }
+        }
+        double db = psnr(ref, small, (size_t)sw * sh * 3);
+        printf("  %d/8: %dx%d, %.1f dB against a box downscale\n", k, sw, sh,
+               db);
+        NF_CHECK(db > 30.0);
+    }
+    NF_CHECK_INT_EQ(nf_jpeg_scaled_size(SW, SH, 0, &sw, &sh), NF_EINVAL);
+    NF_CHECK_INT_EQ(nf_jpeg_scaled_size(SW, SH, 9, &sw, &sh), NF_EINVAL);
+    NF_CHECK_INT_EQ(nf_jpeg_scaled_size(0, SH, 4, &sw, &sh), NF_EINVAL);
+    /* One pixel off a scaled size is no size at all. */
+    NF_CHECK_INT_EQ(
+        nf_jpeg_decode_rgb(j, jpg, (size_t)n, small, 81, 60, 81 * 3),
+        NF_EINVAL);
+    nf_jpeg_free(j);
+    free(jpg);
+    free(full);
+    free(small);
+    free(ref);
+}
+
 NF_TEST(jpeg_probe_rejects_cmyk)
 {
     enum { w = 32, h = 32 };
@@ -383,6 +445,7 @@ NF_TEST_MAIN(
     NF_TEST_ENTRY(jpeg_probe_rejects_60000x60000_bomb_before_allocating)
     NF_TEST_ENTRY(jpeg_decode_truncated_file_fails)
     NF_TEST_ENTRY(jpeg_decode_rejects_wrong_size)
+    NF_TEST_ENTRY(jpeg_scaled_decode_matches_a_box_downscale)
     NF_TEST_ENTRY(jpeg_probe_rejects_cmyk)
     NF_TEST_ENTRY(jpeg_encode_small_buffer_is_erange)
 )
