@@ -128,6 +128,27 @@ static int get_quality(const json_t *obj, int *q)
 }
 
 /*
+ * Reads an optional "scale": a number k/8 with k in 1..8 (0.5, 0.75, 1;
+ * binary fractions, so the JSON text reads back exactly). Absent leaves
+ * *scale8 as is.
+ */
+static int get_scale(const json_t *obj, int *scale8)
+{
+    const json_t *v = json_object_get(obj, "scale");
+    double e;
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_number(v))
+        return NF_ECTRL_FIELD;
+    e = json_number_value(v) * 8.0;
+    if (!(e >= 1.0 && e <= 8.0) || e != floor(e))
+        return NF_ECTRL_FIELD;
+    *scale8 = (int)e;
+    return 0;
+}
+
+/*
  * Reads the required "version": an integer. Returns its value (clamped to
  * 0 when it does not fit a positive int, which no version can equal) or
  * NF_ECTRL_FIELD when it is missing or not an integer.
@@ -207,6 +228,8 @@ static int parse_hello(const json_t *root, struct nf_ctrl_msg *msg)
     if (rc == 0)
         rc = get_quality(root, &msg->quality);
     if (rc == 0)
+        rc = get_scale(root, &msg->scale8);
+    if (rc == 0)
         rc = get_params(root, msg);
     return rc;
 }
@@ -221,6 +244,8 @@ static int parse_set(const json_t *root, struct nf_ctrl_msg *msg)
 
     if (rc == 0)
         rc = get_quality(root, &msg->quality);
+    if (rc == 0)
+        rc = get_scale(root, &msg->scale8);
     if (rc == 0)
         rc = get_params(root, msg);
     return rc;
@@ -251,13 +276,15 @@ static int parse_welcome(const json_t *root, struct nf_ctrl_msg *msg)
     return rc;
 }
 
-/* state: required "style" and "quality". */
+/* state: required "style" and "quality", optional "scale". */
 static int parse_state(const json_t *root, struct nf_ctrl_msg *msg)
 {
     int rc = get_name(root, "style", msg->style, sizeof msg->style, 1, 1);
 
     if (rc == 0)
         rc = get_quality(root, &msg->quality);
+    if (rc == 0)
+        rc = get_scale(root, &msg->scale8);
     if (rc == 0 && msg->quality == 0)
         rc = NF_ECTRL_FIELD;
     return rc;
@@ -525,7 +552,8 @@ int nf_ctrl_format_welcome(char *buf, size_t cap,
 
 int nf_ctrl_format_state(char *buf, size_t cap, const char *style, int quality)
 {
-    return nf_ctrl_format_state_with(buf, cap, style, quality, 0.0f, NULL, -1);
+    return nf_ctrl_format_state_with(buf, cap, style, quality, 0.0f, 0, NULL,
+                                     -1);
 }
 
 /* Writes a finite double in the shortest form that reads back the same. */
@@ -537,9 +565,10 @@ static void put_double(struct out *o, double v)
     put_mem(o, tmp, (size_t)n);
 }
 
-/* n_params < 0 leaves out "drift" and "correction" (the short state). */
+/* n_params < 0 leaves out "drift", "scale" and "correction" (the short
+ * state); scale8 0 leaves out "scale". */
 int nf_ctrl_format_state_with(char *buf, size_t cap, const char *style,
-                              int quality, float drift,
+                              int quality, float drift, int scale8,
                               const struct nf_ctrl_param *params, int n_params)
 {
     struct out o;
@@ -554,6 +583,10 @@ int nf_ctrl_format_state_with(char *buf, size_t cap, const char *style,
     if (n_params >= 0) {
         put_lit(&o, ",\"drift\":");
         put_double(&o, drift);
+        if (scale8 != 0) {
+            put_lit(&o, ",\"scale\":");
+            put_double(&o, scale8 / 8.0);
+        }
         put_lit(&o, ",\"correction\":{");
         for (int i = 0; i < n_params; i++) {
             if (i)
@@ -585,6 +618,12 @@ int nf_ctrl_format_error(char *buf, size_t cap, const char *code,
 
 int nf_ctrl_format_hello(char *buf, size_t cap, const char *style, int quality)
 {
+    return nf_ctrl_format_hello_scaled(buf, cap, style, quality, 0);
+}
+
+int nf_ctrl_format_hello_scaled(char *buf, size_t cap, const char *style,
+                                int quality, int scale8)
+{
     struct out o;
 
     if (start(&o, buf, cap, "hello") < 0)
@@ -592,6 +631,10 @@ int nf_ctrl_format_hello(char *buf, size_t cap, const char *style, int quality)
     put_lit(&o, ",\"version\":");
     put_int(&o, NF_WIRE_VERSION);
     put_settings(&o, style, quality);
+    if (scale8 != 0) {
+        put_lit(&o, ",\"scale\":");
+        put_double(&o, scale8 / 8.0);
+    }
     put_lit(&o, "}");
     return finish(&o);
 }

@@ -40,6 +40,7 @@ struct nf_ctrl_msg {
     int version;                   /* hello, welcome: protocol version */
     char style[NF_CTRL_STYLE_MAX]; /* hello, set, state: "" when absent */
     int quality;                   /* hello, set, state: 1..100, 0 absent */
+    int scale8; /* hello, set, state: "scale" in eighths, 1..8; 0 absent */
     /* hello, set: the "correction" object, in message order. The names are
      * not checked here: the server knows which exist (kernels/temporal.h). */
     struct nf_ctrl_param params[NF_CTRL_MAX_PARAMS];
@@ -57,7 +58,8 @@ struct nf_ctrl_msg {
  * and fills *msg, or NF_ECTRL_JSON (not a JSON object, or a duplicate key),
  * NF_ECTRL_TYPE (missing or unknown "type"), NF_ECTRL_FIELD (a known field
  * with a bad type or value, e.g. quality 0 or 101, a style longer than
- * NF_CTRL_STYLE_MAX-1 or outside [A-Za-z0-9_.-], a required field missing),
+ * NF_CTRL_STYLE_MAX-1 or outside [A-Za-z0-9_.-], a "scale" that is not one
+ * of 0.125, 0.25, ... 1 (k/8), a required field missing),
  * NF_ECTRL_VERSION (hello whose version is not 1), NF_EINVAL (msg NULL, or
  * buf NULL with len > 0). On failure *msg is all zero. Accepts both client
  * and server message types. A hello may also carry its quality as
@@ -96,11 +98,12 @@ int nf_ctrl_format_welcome(char *buf, size_t cap,
                            const struct nf_ctrl_welcome *w);
 int nf_ctrl_format_state(char *buf, size_t cap, const char *style, int quality);
 /*
- * The full state: as nf_ctrl_format_state() plus "drift" (levels) and the
- * session's "correction" parameters as an object of numbers.
+ * The full state: as nf_ctrl_format_state() plus "drift" (levels), "scale"
+ * (scale8 / 8) and the session's "correction" parameters as an object of
+ * numbers.
  */
 int nf_ctrl_format_state_with(char *buf, size_t cap, const char *style,
-                              int quality, float drift,
+                              int quality, float drift, int scale8,
                               const struct nf_ctrl_param *params, int n_params);
 int nf_ctrl_format_error(char *buf, size_t cap, const char *code,
                          const char *message);
@@ -110,6 +113,9 @@ int nf_ctrl_format_error(char *buf, size_t cap, const char *code,
  */
 int nf_ctrl_format_hello(char *buf, size_t cap, const char *style, int quality);
 int nf_ctrl_format_set(char *buf, size_t cap, const char *style, int quality);
+/* A hello that also asks for a model scale of scale8 / 8 (0: absent). */
+int nf_ctrl_format_hello_scaled(char *buf, size_t cap, const char *style,
+                                int quality, int scale8);
 int nf_ctrl_format_reset(char *buf, size_t cap);
 
 #endif /* NF_CONTROL_H */

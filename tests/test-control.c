@@ -666,24 +666,68 @@ NF_TEST(ctrl_format_state_with_correction)
 {
     struct nf_ctrl_param p[2] = {{"decay", 0.3}, {"anchor_every", 8}};
     char buf[256];
-    int n = nf_ctrl_format_state_with(buf, sizeof buf, "toon", 80, 1.5f, p, 2);
+    int n =
+        nf_ctrl_format_state_with(buf, sizeof buf, "toon", 80, 1.5f, 4, p, 2);
 
     NF_CHECK(n > 0);
     NF_CHECK(strcmp(buf,
                     "{\"type\":\"state\",\"style\":\"toon\",\"quality\":80,"
-                    "\"drift\":1.5,\"correction\":{\"decay\":0.3,"
+                    "\"drift\":1.5,\"scale\":0.5,\"correction\":{\"decay\":0.3,"
                     "\"anchor_every\":8}}") == 0);
     /* Every prefix that is too short is refused, never overflowed. */
     for (int cap = 0; cap <= n; cap++)
-        NF_CHECK_INT_EQ(
-            nf_ctrl_format_state_with(buf, (size_t)cap, "toon", 80, 1.5f, p, 2),
-            NF_ERANGE);
+        NF_CHECK_INT_EQ(nf_ctrl_format_state_with(buf, (size_t)cap, "toon", 80,
+                                                  1.5f, 4, p, 2),
+                        NF_ERANGE);
+}
+
+/* "scale": k/8 for k in 1..8, in hello, set and state; anything else is a
+ * bad field. */
+NF_TEST(ctrl_parse_and_format_scale)
+{
+    struct nf_ctrl_msg m;
+    char buf[128];
+    static const char *bad[] = {"0",    "0.1", "1.5",    "-0.5",   "\"0.5\"",
+                                "true", "2",   "0.0625", "1e-300", "null"};
+
+    NF_CHECK_INT_EQ(
+        parse("{\"type\":\"hello\",\"version\":1,\"scale\":0.5}", &m), 0);
+    NF_CHECK_INT_EQ(m.scale8, 4);
+    NF_CHECK_INT_EQ(parse("{\"type\":\"set\",\"scale\":1}", &m), 0);
+    NF_CHECK_INT_EQ(m.scale8, 8);
+    NF_CHECK_INT_EQ(parse("{\"type\":\"set\",\"scale\":0.125}", &m), 0);
+    NF_CHECK_INT_EQ(m.scale8, 1);
+    NF_CHECK_INT_EQ(parse("{\"type\":\"set\",\"scale\":0.875}", &m), 0);
+    NF_CHECK_INT_EQ(m.scale8, 7);
+    NF_CHECK_INT_EQ(parse("{\"type\":\"set\",\"quality\":5}", &m), 0);
+    NF_CHECK_INT_EQ(m.scale8, 0);
+    NF_CHECK_INT_EQ(
+        parse(
+            "{\"type\":\"state\",\"style\":\"a\",\"quality\":5,\"scale\":0.75}",
+            &m),
+        0);
+    NF_CHECK_INT_EQ(m.scale8, 6);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "{\"type\":\"set\",\"scale\":%s}", bad[i]);
+        NF_CHECK_INT_EQ(parse(msg, &m), NF_ECTRL_FIELD);
+    }
+    NF_CHECK(nf_ctrl_format_hello_scaled(buf, sizeof buf, NULL, 0, 6) > 0);
+    NF_CHECK(strcmp(buf, "{\"type\":\"hello\",\"version\":1,\"scale\":0.75}") ==
+             0);
+    NF_CHECK_INT_EQ(parse(buf, &m), 0);
+    NF_CHECK_INT_EQ(m.scale8, 6);
+    NF_CHECK(nf_ctrl_format_hello_scaled(buf, sizeof buf, "toon", 0, 0) > 0);
+    NF_CHECK(
+        strcmp(buf, "{\"type\":\"hello\",\"version\":1,\"style\":\"toon\"}") ==
+        0);
 }
 
 /* clang-format off */
 NF_TEST_MAIN(
     NF_TEST_ENTRY(ctrl_parse_correction_params)
     NF_TEST_ENTRY(ctrl_format_state_with_correction)
+    NF_TEST_ENTRY(ctrl_parse_and_format_scale)
     NF_TEST_ENTRY(ctrl_parse_hello)
     NF_TEST_ENTRY(ctrl_parse_hello_options_quality)
     NF_TEST_ENTRY(ctrl_parse_set_and_reset)

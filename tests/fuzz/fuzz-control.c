@@ -129,7 +129,7 @@ static int format_back(const struct nf_ctrl_msg *m, char *out, size_t cap)
         return nf_ctrl_format_welcome(out, cap, &w);
     case NF_CTRL_STATE:
         return nf_ctrl_format_state_with(out, cap, m->style, m->quality, 0.5f,
-                                         m->params, m->n_params);
+                                         m->scale8, m->params, m->n_params);
     default:
         return nf_ctrl_format_error(out, cap, m->code, m->message);
     }
