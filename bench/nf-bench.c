@@ -72,6 +72,7 @@ struct options {
     double warmup;
     int quality;        /* JPEG quality of the frames sent. */
     int server_quality; /* Asked in hello; 0: the server's default. */
+    int scale8;         /* Model scale asked in hello (eighths); 0: none. */
     int clip_frames;    /* Frames of the input used, at most. */
     int quiet;
     int verbose;
@@ -250,6 +251,8 @@ static void usage(FILE *f)
         "  --quality Q        JPEG quality of the frames sent (default 85)\n"
         "  --server-quality Q ask the server for output JPEG quality Q\n"
         "  --style NAME       ask the server for style NAME\n"
+        "  --scale S          ask the server to run the model at S of the\n"
+        "                     frame size (1/8 ... 1; replies at that size)\n"
         "  --clip-frames N    use at most the first N frames of the clip\n"
         "                     (default 150)\n"
         "  --json OUT.json    write every figure, per stream too, and the\n"
@@ -363,6 +366,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"quality", required_argument, NULL, 'q'},
         {"server-quality", required_argument, NULL, 'Q'},
         {"style", required_argument, NULL, 'S'},
+        {"scale", required_argument, NULL, 'x'},
         {"clip-frames", required_argument, NULL, 'c'},
         {"json", required_argument, NULL, 'j'},
         {"label", required_argument, NULL, 'l'},
@@ -391,6 +395,10 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'S':
             o->style = optarg;
+            break;
+        case 'x':
+            if (nf_cli_scale(PROG, optarg, &o->scale8) != 0)
+                return -1;
             break;
         case 'j':
             o->json = optarg;
@@ -972,8 +980,9 @@ static int stream_prepare(struct stream *s)
         stream_fail(s, "out of memory");
         return -1;
     }
-    n = nf_ctrl_format_hello(s->hello + NF_WS_PRE, sizeof(s->hello) - NF_WS_PRE,
-                             o->style, o->server_quality);
+    n = nf_ctrl_format_hello_scaled(s->hello + NF_WS_PRE,
+                                    sizeof(s->hello) - NF_WS_PRE, o->style,
+                                    o->server_quality, o->scale8);
     if (n < 0) {
         stream_fail(s, "cannot format the hello (bad --style?)");
         return -1;
@@ -1337,6 +1346,9 @@ static json_t *setup_json(const struct bench *b, const struct results *r)
     json_object_set_new(o, "seconds", json_real(b->o.seconds));
     json_object_set_new(o, "measured_s", json_real(r->secs));
     json_object_set_new(o, "jpeg_quality", json_integer(b->o.quality));
+    /* The model scale asked in hello; null: the server's default. */
+    json_object_set_new(
+        o, "scale", b->o.scale8 ? json_real(b->o.scale8 / 8.0) : json_null());
     json_object_set_new(o, "frame",
                         json_pack("{si si si sf}", "width", b->clip.width,
                                   "height", b->clip.height, "clip_frames",

@@ -47,6 +47,7 @@ struct options {
     double fps;       /* 0: as fast as credit allows. */
     int inflight;
     int quality;      /* Output quality asked of the server; 0: default. */
+    int scale8;       /* Model scale asked of the server (eighths); 0: none. */
     int jpeg_quality; /* Quality of the JPEGs we send. */
     int loop;
     double timeout_s;
@@ -142,6 +143,8 @@ static void usage(FILE *f)
         "  --quality Q       ask the server for output JPEG quality Q "
         "(1..100)\n"
         "  --style NAME      ask the server for style NAME\n"
+        "  --scale S         ask the server to run the model at S of the\n"
+        "                    frame size (1/8 ... 1; replies at that size)\n"
         "  --jpeg-quality Q  quality of the JPEGs sent (default 85)\n"
         "  --json FILE       write the statistics as JSON to FILE\n"
         "  --token-file F    offer the server's stream token, the first\n"
@@ -210,6 +213,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"quality", required_argument, NULL, 'q'},
         {"jpeg-quality", required_argument, NULL, 'Q'},
         {"style", required_argument, NULL, 's'},
+        {"scale", required_argument, NULL, 'x'},
         {"json", required_argument, NULL, 'j'},
         {"loop", no_argument, NULL, 'l'},
         {"timeout", required_argument, NULL, 't'},
@@ -279,6 +283,10 @@ static int parse_options(int argc, char **argv, struct options *o)
             if (nf_cli_number("nf-client", name, optarg, 1, 100, &v) < 0)
                 return -1;
             o->jpeg_quality = (int)v;
+            break;
+        case 'x':
+            if (nf_cli_scale("nf-client", optarg, &o->scale8) < 0)
+                return -1;
             break;
         case 't':
             if (nf_cli_number("nf-client", name, optarg, 0.1, 86400, &v) < 0)
@@ -809,9 +817,9 @@ static int prepare(struct client *cl)
     }
     if (nf_jpeg_init(&cl->jpeg) < 0)
         return 1;
-    n = nf_ctrl_format_hello(cl->hello + NF_WS_PRE,
-                             sizeof(cl->hello) - NF_WS_PRE, cl->o.style,
-                             cl->o.quality);
+    n = nf_ctrl_format_hello_scaled(cl->hello + NF_WS_PRE,
+                                    sizeof(cl->hello) - NF_WS_PRE, cl->o.style,
+                                    cl->o.quality, cl->o.scale8);
     if (n < 0) {
         fprintf(stderr, "nf-client: bad --style or --quality\n");
         return 2;

@@ -13,6 +13,13 @@ int nf_cli_number(const char *prog, const char *opt, const char *s, double lo,
                   double hi, double *out);
 
 /*
+ * Parses a --scale value: k/8 for k in 1..8, written as a fraction ("1/2",
+ * "3/4", "6/8") or a decimal ("0.5"), into *scale8 = k. On failure prints
+ * what is accepted to stderr and returns NF_EINVAL. Any thread.
+ */
+int nf_cli_scale(const char *prog, const char *s, int *scale8);
+
+/*
  * Makes OpenMP's idle threads sleep instead of spin (OMP_WAIT_POLICY=
  * passive) unless the environment already chose a policy. libgomp reads
  * the variable only when it loads, so this sets it and re-executes the

@@ -254,8 +254,8 @@ static int parse_set(const json_t *root, struct nf_ctrl_msg *msg)
 /*
  * welcome: required "version" (any positive integer; the client decides
  * what to do with a version it does not speak), "session", "backend" and
- * "style", optional "quality". Styles, cache_frames and limits are not
- * stored in struct nf_ctrl_msg and are ignored here.
+ * "style", optional "quality" and "scale". Styles, cache_frames and limits are
+ * not stored in struct nf_ctrl_msg and are ignored here.
  */
 static int parse_welcome(const json_t *root, struct nf_ctrl_msg *msg)
 {
@@ -273,6 +273,8 @@ static int parse_welcome(const json_t *root, struct nf_ctrl_msg *msg)
         rc = get_name(root, "style", msg->style, sizeof msg->style, 1, 1);
     if (rc == 0)
         rc = get_quality(root, &msg->quality);
+    if (rc == 0)
+        rc = get_scale(root, &msg->scale8);
     return rc;
 }
 
@@ -502,6 +504,15 @@ static void put_settings(struct out *o, const char *style, int quality)
     }
 }
 
+/* Writes a finite double in the shortest form that reads back the same. */
+static void put_double(struct out *o, double v)
+{
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%.9g", isfinite(v) ? v : 0.0);
+
+    put_mem(o, tmp, (size_t)n);
+}
+
 static int welcome_valid(const struct nf_ctrl_welcome *w)
 {
     if (w == NULL || w->session == NULL || w->backend == NULL ||
@@ -538,6 +549,10 @@ int nf_ctrl_format_welcome(char *buf, size_t cap,
     put_int(&o, w->cache_frames);
     put_lit(&o, ",\"quality\":");
     put_int(&o, w->quality);
+    if (w->scale8 != 0) {
+        put_lit(&o, ",\"scale\":");
+        put_double(&o, w->scale8 / 8.0);
+    }
     put_lit(&o, ",\"limits\":{\"max_message_bytes\":");
     put_int(&o, w->max_message_bytes);
     put_lit(&o, ",\"max_width\":");
@@ -554,15 +569,6 @@ int nf_ctrl_format_state(char *buf, size_t cap, const char *style, int quality)
 {
     return nf_ctrl_format_state_with(buf, cap, style, quality, 0.0f, 0, NULL,
                                      -1);
-}
-
-/* Writes a finite double in the shortest form that reads back the same. */
-static void put_double(struct out *o, double v)
-{
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%.9g", isfinite(v) ? v : 0.0);
-
-    put_mem(o, tmp, (size_t)n);
 }
 
 /* n_params < 0 leaves out "drift", "scale" and "correction" (the short

@@ -40,7 +40,8 @@ struct nf_ctrl_msg {
     int version;                   /* hello, welcome: protocol version */
     char style[NF_CTRL_STYLE_MAX]; /* hello, set, state: "" when absent */
     int quality;                   /* hello, set, state: 1..100, 0 absent */
-    int scale8; /* hello, set, state: "scale" in eighths, 1..8; 0 absent */
+    int scale8; /* hello, set, welcome, state: "scale" in eighths, 1..8; 0
+                 * absent */
     /* hello, set: the "correction" object, in message order. The names are
      * not checked here: the server knows which exist (kernels/temporal.h). */
     struct nf_ctrl_param params[NF_CTRL_MAX_PARAMS];
@@ -78,6 +79,7 @@ struct nf_ctrl_welcome {
     int n_styles;
     int cache_frames; /* K of the current model. */
     int quality;      /* Output JPEG quality. */
+    int scale8;       /* Model scale in eighths; 0 leaves "scale" out. */
     /* Limits. */
     uint32_t max_message_bytes;
     uint32_t max_width;

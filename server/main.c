@@ -33,6 +33,10 @@ static void usage(FILE *f, const struct nf_config *d)
         "  --threads N            backend threads, 0 = backend default\n"
         "  --web-root DIR         demo page files (default %s)\n"
         "  --quality Q            output JPEG quality 1..100 (default %d)\n"
+        "  --scale S              run the model at S of each frame's size\n"
+        "                         (1/8, 1/4, ... 7/8 or 1; JPEG scaled\n"
+        "                         decoding; replies come at that size);\n"
+        "                         the default of new sessions (default 1)\n"
         "  --max-sessions N       concurrent streams (default %d)\n"
         "  --max-message-bytes N  largest frame message (default %u)\n"
         "  --max-control-bytes N  largest control message (default %u)\n"
@@ -104,6 +108,7 @@ enum {
     OPT_THREADS,
     OPT_WEB_ROOT,
     OPT_QUALITY,
+    OPT_SCALE,
     OPT_MAX_SESSIONS,
     OPT_MAX_MESSAGE,
     OPT_MAX_CONTROL,
@@ -136,6 +141,7 @@ static const struct option options[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"web-root", required_argument, NULL, OPT_WEB_ROOT},
     {"quality", required_argument, NULL, OPT_QUALITY},
+    {"scale", required_argument, NULL, OPT_SCALE},
     {"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
     {"max-message-bytes", required_argument, NULL, OPT_MAX_MESSAGE},
     {"max-control-bytes", required_argument, NULL, OPT_MAX_CONTROL},
@@ -197,6 +203,10 @@ int main(int argc, char **argv)
             break;
         case OPT_QUALITY:
             cfg.quality = (int)parse_num("quality", optarg, 1, 100);
+            break;
+        case OPT_SCALE:
+            if (nf_cli_scale("nextframe", optarg, &cfg.scale8) != 0)
+                exit(2);
             break;
         case OPT_MAX_SESSIONS:
             cfg.max_sessions =

@@ -143,7 +143,7 @@ static int img_reserve(struct worker_img *w, size_t bytes,
 static int decode_job(struct nf_jpeg *jpeg, struct nf_job *job,
                       struct worker_img *w)
 {
-    int wd = job->hdr.width, ht = job->hdr.height, err;
+    int wd = job->width, ht = job->height, err;
     uint64_t t0 = nf_now_us();
 
     err = img_reserve(w, (size_t)wd * ht * 3, job->backend);
@@ -184,7 +184,7 @@ static int prepare_temporal(struct nf_job *job, struct nf_temporal **out)
 static int encode_job(struct nf_sched *s, struct nf_jpeg *jpeg,
                       struct nf_job *job, struct worker_img *w)
 {
-    int wd = job->hdr.width, ht = job->hdr.height, n;
+    int wd = job->width, ht = job->height, n;
     size_t off = s->cfg.out_headroom + NF_WIRE_FRAME_OUT_LEN;
     size_t bound = nf_jpeg_bound(wd, ht);
     uint64_t t0 = nf_now_us();
@@ -220,7 +220,7 @@ static void prepare_one(void *arg, int i, int worker)
     if (j->status == 0)
         j->status = prepare_temporal(j, &b->temporal[i]);
     if (j->status == 0) {
-        int wd = j->hdr.width, ht = j->hdr.height;
+        int wd = j->width, ht = j->height;
         b->in[i] = (struct nf_image){w->rgb_in, wd, ht, wd * 3};
         b->out[i] = (struct nf_image){w->rgb_out, wd, ht, wd * 3};
         b->n_items[i] = nf_temporal_begin(b->temporal[i], &b->in[i], &b->out[i],

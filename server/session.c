@@ -105,7 +105,8 @@ static void queue_error(struct nf_session *s, const char *code,
     queue_ctrl(s, buf, nf_ctrl_format_error(buf, sizeof buf, code, message));
 }
 
-/* The full state: style, quality, drift and every correction parameter. */
+/* The full state: style, quality, drift, scale and every correction
+ * parameter. */
 static void queue_state(struct nf_session *s)
 {
     char buf[NF_CTRL_MSG_MAX];
@@ -126,7 +127,7 @@ static void queue_state(struct nf_session *s)
     queue_ctrl_kind(s, buf,
                     nf_ctrl_format_state_with(
                         buf, sizeof buf, s->srv->styles[s->style].name,
-                        s->quality, s->drift, params, n_params),
+                        s->quality, s->drift, s->scale8, params, n_params),
                     1);
 }
 
@@ -143,6 +144,7 @@ static void queue_welcome(struct nf_session *s)
         w.styles[w.n_styles++] = srv->styles[i].name;
     w.cache_frames = nf_model_cache_frames(srv->styles[s->style].model);
     w.quality = s->quality;
+    w.scale8 = s->scale8;
     w.max_message_bytes = srv->cfg.max_message_bytes;
     w.max_width = srv->cfg.max_width;
     w.max_height = srv->cfg.max_height;
@@ -230,6 +232,7 @@ static int session_open(struct lws *wsi, struct nf_session_pss *pss)
     s->refs = 1;
     s->state = NF_SESSION_OPEN;
     s->quality = srv->cfg.quality;
+    s->scale8 = srv->cfg.scale8;
     s->params = srv->params;
     s->last_rx_us = nf_now_us();
     snprintf(s->id, sizeof s->id, "%llu-%04x",
@@ -301,7 +304,7 @@ static int find_style(const struct nf_server *srv, const char *name)
     return -1;
 }
 
-/* Applies style and quality from a hello or set message. */
+/* Applies style, quality, scale and correction from a hello or set. */
 static void apply_settings(struct nf_session *s, const struct nf_ctrl_msg *m)
 {
     if (m->style[0]) {
@@ -317,6 +320,10 @@ static void apply_settings(struct nf_session *s, const struct nf_ctrl_msg *m)
     }
     if (m->quality)
         s->quality = m->quality;
+    if (m->scale8 && m->scale8 != s->scale8) {
+        s->scale8 = m->scale8;
+        s->reset_next = 1; /* The model's frame size changes. */
+    }
     for (int i = 0; i < m->n_params; i++) {
         const struct nf_ctrl_param *p = &m->params[i];
         int err = nf_temporal_param_set(&s->params, p->name, p->value);
@@ -453,6 +460,7 @@ static int on_frame(struct nf_session *s)
     job->params_set = s->params_dirty;
     s->params_dirty = 0;
     job->hdr = h;
+    nf_jpeg_scaled_size(w, ht, s->scale8, &job->width, &job->height);
     job->in = s->rx;
     job->payload_off = (uint32_t)n;
     job->t_first_us = s->rx_first_us;
@@ -536,6 +544,8 @@ static int write_frame(struct nf_session *s, struct nf_job *job)
 
     h.type = NF_MSG_FRAME_OUT;
     h.flags = 0;
+    h.width = (uint16_t)job->width;
+    h.height = (uint16_t)job->height;
     h.payload_len = job->out_jpeg_len;
     h.recv_us = (uint32_t)(job->t_recv_us - job->t_first_us);
     h.queue_us = (uint32_t)(job->t_start_us - job->t_recv_us);

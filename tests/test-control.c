@@ -712,6 +712,13 @@ NF_TEST(ctrl_parse_and_format_scale)
         snprintf(msg, sizeof msg, "{\"type\":\"set\",\"scale\":%s}", bad[i]);
         NF_CHECK_INT_EQ(parse(msg, &m), NF_ECTRL_FIELD);
     }
+    struct nf_ctrl_welcome w = {"1-a", "dnnl", "toon", {"toon"}, 1,  2,
+                                85,    6,      4096,   64,       64, 30};
+    char big[512];
+    NF_CHECK(nf_ctrl_format_welcome(big, sizeof big, &w) > 0);
+    NF_CHECK(strstr(big, ",\"quality\":85,\"scale\":0.75,\"limits\"") != NULL);
+    NF_CHECK_INT_EQ(parse(big, &m), 0);
+    NF_CHECK_INT_EQ(m.scale8, 6);
     NF_CHECK(nf_ctrl_format_hello_scaled(buf, sizeof buf, NULL, 0, 6) > 0);
     NF_CHECK(strcmp(buf, "{\"type\":\"hello\",\"version\":1,\"scale\":0.75}") ==
              0);

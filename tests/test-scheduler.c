@@ -184,6 +184,8 @@ static int submit(struct fixture *f, int c, int seq)
     j->hdr.seq = (uint32_t)seq;
     j->hdr.width = W;
     j->hdr.height = H;
+    j->width = W;
+    j->height = H;
     j->hdr.payload_len = (uint32_t)n;
     j->in = b;
     j->payload_off = 40;
