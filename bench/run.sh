@@ -59,14 +59,17 @@ stop_srv() {
     SRV=""
 }
 trap stop_srv EXIT
-# bench NAME LABEL CLIP STREAMS FPS: one nf-bench run against $URL.
+# bench NAME LABEL CLIP STREAMS FPS [more nf-bench options]: one nf-bench
+# run against $URL.
 bench() {
-    echo "-- $1: $4 stream(s), fps $5 ($(basename "$3"))"
-    echo "   $BUILD/nf-bench --url URL --input $3 --streams $4 --fps $5 --seconds $SECS --label '$2' --json $OUT/$1.json"
-    "$BUILD/nf-bench" --url "$URL" --input "$3" --streams "$4" --fps "$5" \
-        --seconds "$SECS" --label "$2" --json "$OUT/$1.json" --quiet \
-        >"$OUT/$1.txt" 2>&1 || echo "   (nf-bench exited $?: see $OUT/$1.txt)"
-    grep -E '^(throughput|latency|dropped):' "$OUT/$1.txt" | sed 's/^/   /'
+    b_name=$1 b_label=$2 b_in=$3 b_n=$4 b_fps=$5
+    shift 5
+    echo "-- $b_name: $b_n stream(s), fps $b_fps ($(basename "$b_in"))${*:+, $*}"
+    echo "   $BUILD/nf-bench --url URL --input $b_in --streams $b_n --fps $b_fps --seconds $SECS --label '$b_label' --json $OUT/$b_name.json${*:+ $*}"
+    "$BUILD/nf-bench" --url "$URL" --input "$b_in" --streams "$b_n" --fps "$b_fps" \
+        --seconds "$SECS" --label "$b_label" --json "$OUT/$b_name.json" --quiet "$@" \
+        >"$OUT/$b_name.txt" 2>&1 || echo "   (nf-bench exited $?: see $OUT/$b_name.txt)"
+    grep -E '^(server|throughput|latency|dropped):' "$OUT/$b_name.txt" | sed 's/^/   /'
 }
 
 say "compute: the model alone (nf-kernel-bench, oneDNN backend vs reference)"
@@ -99,6 +102,12 @@ for server in nextframe baseline; do
     bench "$server-1x30-vga" "$server" "$VGA" 1 30
     bench "$server-3x30-vga" "$server" "$VGA" 3 30
     bench "$server-1x30-720p" "$server" "$HD" 1 30
+    if [ $server = nextframe ]; then
+        # The model at a smaller size than the camera's (PROTOCOL.md 5,
+        # "scale"): what a machine too slow for the full size can serve.
+        bench "$server-1x30-720p-scale-1_2" "$server at scale 1/2" "$HD" 1 30 --scale 1/2
+        bench "$server-3x30-vga-scale-3_4" "$server at scale 3/4" "$VGA" 3 30 --scale 3/4
+    fi
     for n in 1 2 3 4; do
         bench "$server-${n}xmax-vga" "$server" "$VGA" "$n" 0
     done
