@@ -54,9 +54,8 @@ int nf_jpeg_scaled_size(int width, int height, int eighths, int *sw, int *sh);
  * resize pass. 1/2 (and 1/4, 1/8) decode faster than the full size; the
  * other eighths use its plain-C IDCTs and are slower (3/4 of a 1280x720
  * frame: 4.2-5.0 ms against 3.1 full, bench/RESULTS.md). Any other size is
- * NF_EINVAL. Uses
- * TJFLAG_LIMITSCANS and TJFLAG_STOPONWARNING: a truncated or damaged file
- * is NF_EJPEG.
+ * NF_EINVAL. Uses TJFLAG_LIMITSCANS and TJFLAG_STOPONWARNING: a truncated
+ * or damaged file is NF_EJPEG.
  */
 int nf_jpeg_decode_rgb(struct nf_jpeg *j, const uint8_t *buf, size_t len,
                        uint8_t *dst, int width, int height, int stride);

@@ -40,8 +40,7 @@ struct nf_ctrl_msg {
     int version;                   /* hello, welcome: protocol version */
     char style[NF_CTRL_STYLE_MAX]; /* hello, set, state: "" when absent */
     int quality;                   /* hello, set, state: 1..100, 0 absent */
-    int scale8; /* hello, set, welcome, state: "scale" in eighths, 1..8; 0
-                 * absent */
+    int scale8;                    /* hello, set, welcome, state: 8*scale */
     /* hello, set: the "correction" object, in message order. The names are
      * not checked here: the server knows which exist (kernels/temporal.h). */
     struct nf_ctrl_param params[NF_CTRL_MAX_PARAMS];

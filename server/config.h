@@ -18,12 +18,12 @@ struct nf_config {
     int port;                          /* 0 = any free port. */
     const char *models[NF_MAX_MODELS]; /* Model files; models[0] default. */
     int n_models;
-    const char *backend;  /* "auto", "cpu", "cuda". */
-    const char *web_root; /* Static files of the demo page. */
-    int threads;          /* Backend threads, 0 = default. */
-    int quality;          /* Default output JPEG quality. */
-    int scale8;       /* Default model scale of new sessions, eighths (1..8). */
-    int max_sessions; /* Concurrent streams. */
+    const char *backend;        /* "auto", "cpu", "cuda". */
+    const char *web_root;       /* Static files of the demo page. */
+    int threads;                /* Backend threads, 0 = default. */
+    int quality;                /* Default output JPEG quality. */
+    int scale8;                 /* New sessions' model scale, 1/8ths. */
+    int max_sessions;           /* Concurrent streams. */
     uint32_t max_message_bytes; /* One binary message. */
     uint32_t max_control_bytes; /* One text (control) message. */
     uint32_t max_width;         /* Frame width, pixels. */

@@ -71,12 +71,11 @@ struct nf_job {
     struct nf_temporal_params params; /* Correction settings... */
     int params_set;                   /* ...to apply before this frame. */
     struct nf_frame_header hdr;       /* Input header. */
-    int width, height;    /* Decoded, predicted and encoded: the input's size
-                           * or a scaled size of it (nf_jpeg_scaled_size). */
-    struct nf_buf *in;    /* Whole input message. */
-    uint32_t payload_off; /* JPEG starts here in in->data. */
-    uint64_t t_first_us;  /* First byte received. */
-    uint64_t t_recv_us;   /* Last byte received. */
+    int width, height;                /* Decoded, predicted, encoded. */
+    struct nf_buf *in;                /* Whole input message. */
+    uint32_t payload_off;             /* JPEG starts here in in->data. */
+    uint64_t t_first_us;              /* First byte received. */
+    uint64_t t_recv_us;               /* Last byte received. */
     /* Set by the worker. */
     int status;         /* 0 or NF_E*. */
     struct nf_buf *out; /* LWS_PRE + header + JPEG. */

@@ -100,13 +100,13 @@ struct nf_session {
     int refs;        /* Connection + jobs in flight. */
     enum nf_session_state state;
     char id[24];
-    char peer[48];           /* Client address. */
-    double ctrl_tokens;      /* Control-rate bucket. */
-    uint64_t ctrl_refill_us; /* Its last refill. */
-    int style;               /* Index into srv->styles. */
-    int quality;             /* Output JPEG quality. */
-    int scale8;     /* The model runs at scale8/8 of the input's size. */
-    int reset_next; /* Next job starts with a cold cache. */
+    char peer[48];                    /* Client address. */
+    double ctrl_tokens;               /* Control-rate bucket. */
+    uint64_t ctrl_refill_us;          /* Its last refill. */
+    int style;                        /* Index into srv->styles. */
+    int quality;                      /* Output JPEG quality. */
+    int scale8;                       /* Model scale, 1/8ths (PROTOCOL 5). */
+    int reset_next;                   /* Next job starts with a cold cache. */
     struct nf_temporal_params params; /* Drift correction settings. */
     int params_dirty;                 /* params changed since the last job. */
     float drift;                      /* Drift of the newest reply, levels. */
