@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential pkg-config libuv1-dev libwebsockets-dev
 libwebsockets-evlib-uv libturbojpeg0-dev libjansson-dev ffmpeg opencv-doc
 python3 clang-format cppcheck curl bc libobs-dev libsimde-dev obs-studio
-xvfb python3-websockets libdnnl-dev chromium haproxy clang libclang-rt-14-dev"
+xvfb python3-websockets python3-pil libdnnl-dev chromium haproxy clang libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS; do
