@@ -681,8 +681,8 @@ NF_TEST(ctrl_format_state_with_correction)
                         NF_ERANGE);
 }
 
-/* "scale": k/8 for k in 1..8, in hello, set and state; anything else is a
- * bad field. */
+/* "scale": k/8 for k in 1..8, in hello, set, welcome and state; anything
+ * else is a bad field. */
 NF_TEST(ctrl_parse_and_format_scale)
 {
     struct nf_ctrl_msg m;
@@ -712,8 +712,14 @@ NF_TEST(ctrl_parse_and_format_scale)
         snprintf(msg, sizeof msg, "{\"type\":\"set\",\"scale\":%s}", bad[i]);
         NF_CHECK_INT_EQ(parse(msg, &m), NF_ECTRL_FIELD);
     }
-    struct nf_ctrl_welcome w = {"1-a", "dnnl", "toon", {"toon"}, 1,  2,
-                                85,    6,      4096,   64,       64, 30};
+    struct nf_ctrl_welcome w = {.session = "1-a",
+                                .backend = "dnnl",
+                                .style = "toon",
+                                .styles = {"toon"},
+                                .n_styles = 1,
+                                .cache_frames = 2,
+                                .quality = 85,
+                                .scale8 = 6};
     char big[512];
     NF_CHECK(nf_ctrl_format_welcome(big, sizeof big, &w) > 0);
     NF_CHECK(strstr(big, ",\"quality\":85,\"scale\":0.75,\"limits\"") != NULL);
