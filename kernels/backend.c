@@ -298,7 +298,7 @@ static int check_corr(const struct nf_backend *b, const struct nf_correction *c)
                        !in_range(st->deadband, 0.0f, 255.0f)))
         return NF_EINVAL;
     if (!b->iface->corrections ||
-        ((m != NULL || st != NULL) && !b->iface->stabilizes))
+        ((m != NULL || st != NULL) && !nf_backend_stabilizes(b)))
         return NF_EUNSUPPORTED;
     return 0;
 }
